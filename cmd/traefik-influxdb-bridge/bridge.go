@@ -1,0 +1,149 @@
+//go:build wired
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/collector"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink/diskqueue"
+)
+
+// runBridge runs until ctx is done, then stops scraping, gives the buffer
+// shutdown_grace to reach InfluxDB, and returns nil. It returns an error only
+// when the bridge cannot start or a part fails on its own.
+func runBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	reg := newRegistry()
+	q, err := openQueue(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := q.Close(); err != nil {
+			log.Error("closing the buffer", "err", err)
+		}
+	}()
+	sk, err := sink.New(cfg, q, reg, log)
+	if err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	col, err := collector.New(cfg, q, reg, log)
+	if err != nil {
+		return fmt.Errorf("collector: %w", err)
+	}
+
+	// Listen before anything runs so a taken port stops the start, not a
+	// running bridge.
+	var srv *http.Server
+	var ln net.Listener
+	if cfg.Listen != "" {
+		ln, err = net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		srv = &http.Server{
+			Handler:           newMux(reg, sk.Ready),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		log.Info("serving /metrics, /healthz, /readyz", "addr", ln.Addr().String())
+	}
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error { return quiet(gctx, col.Run(gctx)) })
+	g.Go(func() error { return quiet(gctx, sk.Run(gctx)) })
+	if cfg.SelfMetrics.Write {
+		host, _ := os.Hostname()
+		sm := newSelfMetrics(cfg, reg, q, host, log)
+		g.Go(func() error { return sm.Run(gctx) })
+	}
+	if srv != nil {
+		go func() {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				cancel(fmt.Errorf("http server: %w", err))
+			}
+		}()
+	}
+	runErr := g.Wait()
+	if runErr == nil {
+		runErr = context.Cause(runCtx)
+		if errors.Is(runErr, context.Canceled) && ctx.Err() != nil {
+			runErr = nil // the signal
+		}
+	}
+	log.Info("stopping: scraping stopped, flushing the buffer", "grace", cfg.ShutdownGrace, "lines", q.Stats().Lines)
+
+	// The final flush gets its own deadline: ctx is already cancelled.
+	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
+	defer cancelFlush()
+	if err := sk.Flush(flushCtx); err != nil {
+		left := q.Stats().Lines
+		if cfg.Buffer.Dir != "" {
+			log.Warn("buffer not flushed within shutdown_grace; it stays on disk for the next start", "err", err, "lines", left)
+		} else {
+			log.Error("buffer not flushed within shutdown_grace; these lines are lost (set buffer.dir to keep them)", "err", err, "lines", left)
+		}
+	} else {
+		log.Info("buffer flushed")
+	}
+	if srv != nil {
+		shutCtx, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancelShut()
+		_ = srv.Shutdown(shutCtx)
+	}
+	return runErr
+}
+
+// quiet turns the cancellation a part returns when asked to stop into nil, so
+// only real failures reach the errgroup.
+func quiet(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// openQueue returns the durable queue when buffer.dir is set, else memory.
+func openQueue(cfg *config.Config, log *slog.Logger) (sink.Queue, error) {
+	if cfg.Buffer.Dir == "" {
+		return sink.NewMemoryQueue(int64(cfg.Buffer.MaxBytes)), nil
+	}
+	q, err := diskqueue.Open(cfg.Buffer.Dir, diskqueue.Options{
+		MaxBytes:      int64(cfg.Buffer.MaxBytes),
+		Fsync:         cfg.Buffer.Fsync,
+		FsyncInterval: cfg.Buffer.FsyncInterval,
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("buffer.dir: %w", err)
+	}
+	return q, nil
+}
+
+// runOnce prints what the next write would carry. The collector decides how
+// many scrapes that takes (two, one interval apart, for the delta schema).
+func runOnce(ctx context.Context, cfg *config.Config, w io.Writer, log *slog.Logger) error {
+	col, err := collector.New(cfg, discard{}, newRegistry(), log)
+	if err != nil {
+		return fmt.Errorf("collector: %w", err)
+	}
+	return col.Once(ctx, w)
+}
+
+// discard is the appender of --once: Once writes to stdout itself.
+type discard struct{}
+
+func (discard) Append([]byte, int) error { return nil }
