@@ -1,0 +1,56 @@
+# traefik-influxdb-bridge. `make help` lists the targets.
+
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+BIN       ?= bin/traefik-influxdb-bridge
+# Extra flags for every go test, e.g. GOTESTFLAGS=-v (what .ci/run uses).
+GOTESTFLAGS ?=
+# The end-to-end and deployment suites build Traefik and start real servers.
+E2E_TIMEOUT    ?= 60m
+DEPLOY_TIMEOUT ?= 30m
+
+.PHONY: help build test test-unit test-e2e test-deploy demo vet fmt-check clean
+
+help:
+	@echo "make build        build $(BIN) (version $(VERSION))"
+	@echo "make test         unit + end-to-end + deployment tests (what CI runs)"
+	@echo "make test-unit    go test ./... in the main module"
+	@echo "make test-e2e     the e2e/ module (real Traefik, real influxd)"
+	@echo "make test-deploy  the deploytest/ module"
+	@echo "make demo         run Traefik, InfluxDB and the bridge on this machine (examples/demo/run.sh)"
+	@echo "make vet          gofmt check and go vet"
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/traefik-influxdb-bridge
+
+test: test-unit test-e2e test-deploy
+
+test-unit:
+	$(GO) test $(GOTESTFLAGS) ./...
+
+test-e2e:
+	@if [ -f e2e/go.mod ]; then \
+		echo "cd e2e && $(GO) test -timeout $(E2E_TIMEOUT) $(GOTESTFLAGS) ./..."; \
+		cd e2e && $(GO) test -timeout $(E2E_TIMEOUT) $(GOTESTFLAGS) ./...; \
+	else \
+		echo "test-e2e: no e2e/go.mod in this checkout, no end-to-end suite to run"; \
+	fi
+
+test-deploy:
+	@if [ -f deploytest/go.mod ]; then \
+		echo "cd deploytest && $(GO) test -timeout $(DEPLOY_TIMEOUT) $(GOTESTFLAGS) ./..."; \
+		cd deploytest && $(GO) test -timeout $(DEPLOY_TIMEOUT) $(GOTESTFLAGS) ./...; \
+	else \
+		echo "test-deploy: no deploytest/go.mod in this checkout, no deployment suite to run"; \
+	fi
+
+demo:
+	bash examples/demo/run.sh
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
