@@ -239,7 +239,12 @@ func loadConfig(file string, fs *pflag.FlagSet, environ []string) (*config.Confi
 				val = m
 			}
 		}
-		if err := decodeKey(val, out.FieldByIndex(k.index)); err != nil {
+		field := out.FieldByIndex(k.index)
+		if err := decodeKey(val, field); err != nil {
+			if field.Type() == reflect.TypeFor[config.Secret]() {
+				// mapstructure quotes the value it could not convert.
+				return nil, info, configError("%s: must be a single string", k.name)
+			}
 			return nil, info, configError("%s: %v", k.name, err)
 		}
 	}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestOperationalEndpoints(t *testing.T) {
+	tests := []struct {
+		name       string
+		path       string
+		ready      error
+		wantStatus int
+		wantBody   []string
+	}{
+		{name: "healthz", path: "/healthz", ready: errors.New("influxdb unreachable"), wantStatus: 200, wantBody: []string{"ok"}},
+		{name: "readyz ready", path: "/readyz", wantStatus: 200, wantBody: []string{"ready"}},
+		{name: "readyz not ready", path: "/readyz", ready: errors.New("buffer above its high-water mark"), wantStatus: 503, wantBody: []string{"not ready: buffer above its high-water mark"}},
+		{
+			name: "metrics", path: "/metrics", wantStatus: 200,
+			wantBody: []string{
+				"# TYPE traefik_influxdb_bridge_build_info gauge",
+				`traefik_influxdb_bridge_build_info{goversion="go`,
+				"# TYPE go_goroutines gauge",
+				"# TYPE process_cpu_seconds_total counter",
+			},
+		},
+		{name: "unknown path", path: "/nope", wantStatus: 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(newMux(newRegistry(), func() error { return tt.ready }))
+			defer srv.Close()
+			resp, err := http.Get(srv.URL + tt.path)
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+			require.Equal(t, tt.wantStatus, resp.StatusCode, "body: %s", body)
+			for _, want := range tt.wantBody {
+				require.Contains(t, string(body), want)
+			}
+		})
+	}
+}
+
+func TestMetricsEndpointRejectsPost(t *testing.T) {
+	srv := httptest.NewServer(newMux(newRegistry(), func() error { return nil }))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/metrics", "text/plain", nil)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+}
