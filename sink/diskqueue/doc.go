@@ -1,0 +1,46 @@
+// Package diskqueue is a sink.Queue kept in a directory, for buffer.dir.
+//
+// What it promises:
+//
+//   - A record whose Append returned nil with fsync "always" is delivered at
+//     least once, across Close, kill -9 and power loss. With "interval", the
+//     records appended in the last interval can be lost to a crash; those that
+//     survive are an unbroken prefix of what was appended.
+//   - Records come out in the order they went in, never invented: every record
+//     carries a CRC-32C checked when the directory is opened and again when the
+//     record is read.
+//   - Only two things lose acknowledged data, and both are counted in
+//     QueueStats.DroppedLines and logged: the byte cap ("buffer_full": whole
+//     segments, oldest first) and damage on disk ("corrupt").
+//   - Open never refuses to start because of the queue's own files. A torn
+//     record at the end of the newest segment (an unclean shutdown) is cut.
+//     Damage elsewhere is corruption: the segment is copied aside to
+//     NAME.corrupt, each damaged stretch is overwritten with a padding record so
+//     every other record keeps its offset, and the lines lost are counted. A
+//     corrupt position file means everything on disk is sent again. Open fails
+//     only if the directory cannot be created, written or locked.
+//   - The collector's state is saved with its data. AppendWithState writes the
+//     lines and the state in one checksummed record, so after a crash both are
+//     there or neither is: the collector resumes from the state that matches
+//     the last data queued, and a counter's increase is neither lost nor counted
+//     twice. LoadState returns the newest state of a key.
+//
+// On disk: segment files named by the queue offset of their first byte
+// (offsets only grow), a position file with the offset up to which everything
+// is committed, and a state file. A record is a 32-byte header (kind, data
+// length, line count, key and state lengths, append time, checksum) and a
+// payload (data, key, state); see record.go. Next joins whole records with one
+// read per segment and never looks at lines.
+//
+// Why the states are safe: a state is first durable inside its record. A
+// segment holding states is deleted (consumed or dropped over the cap) only
+// after the newest state of every key has been written to the state file
+// (temporary file, fsync, rename, fsync of the directory), and only after the
+// active segment is synced, so a state never becomes durable before its data.
+// On open the state file and the records in the segments are merged, and the
+// higher offset wins per key.
+//
+// The position file is written at each Commit without fsync: losing it to a
+// crash sends committed data again, which InfluxDB absorbs, since a point with
+// the same series and timestamp overwrites the old one.
+package diskqueue

@@ -1,0 +1,707 @@
+package diskqueue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
+)
+
+// Fsync policies.
+const (
+	FsyncAlways   = "always"
+	FsyncInterval = "interval"
+)
+
+// DefaultSegmentSize is the segment size when Options leaves it zero, unless a
+// quarter of MaxBytes is smaller: the cap is enforced a segment at a time.
+const DefaultSegmentSize = 16 << 20
+
+// Reasons in QueueStats.DroppedLines.
+const (
+	ReasonBufferFull = "buffer_full"
+	ReasonCorrupt    = "corrupt"
+)
+
+var (
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("diskqueue: closed")
+	// ErrTooLarge is returned by Append for a record that cannot fit under
+	// MaxBytes even in an empty queue; nothing of it is kept.
+	ErrTooLarge = errors.New("diskqueue: record larger than the queue")
+)
+
+// Options configures a Queue; see config.Buffer for the keys they come from.
+type Options struct {
+	// MaxBytes caps the segment files on disk, headers and committed space
+	// not yet reclaimed included.
+	MaxBytes int64
+	// Fsync is FsyncAlways (each Append is synced before it returns) or
+	// FsyncInterval (synced every FsyncInterval and when a segment is full).
+	Fsync         string
+	FsyncInterval time.Duration
+	// SegmentSize is the size at which a segment file is closed and a new one
+	// begun. Zero picks DefaultSegmentSize or MaxBytes/4, the smaller.
+	SegmentSize int64
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.MaxBytes <= 0 {
+		return o, fmt.Errorf("diskqueue: max bytes must be positive, got %d", o.MaxBytes)
+	}
+	switch o.Fsync {
+	case "":
+		o.Fsync = FsyncAlways
+	case FsyncAlways:
+	case FsyncInterval:
+		if o.FsyncInterval <= 0 {
+			return o, fmt.Errorf("diskqueue: fsync interval must be positive, got %s", o.FsyncInterval)
+		}
+	default:
+		return o, fmt.Errorf("diskqueue: fsync must be %q or %q, got %q", FsyncAlways, FsyncInterval, o.Fsync)
+	}
+	switch {
+	case o.SegmentSize == 0:
+		o.SegmentSize = min(DefaultSegmentSize, max(o.MaxBytes/4, 4096))
+	case o.SegmentSize < 0 || o.SegmentSize > o.MaxBytes/2:
+		return o, fmt.Errorf("diskqueue: segment size must be positive and at most half of max bytes (%d), got %d", o.MaxBytes, o.SegmentSize)
+	}
+	return o, nil
+}
+
+// segment is one file of records. Its name is the queue offset of its first
+// byte; offsets only grow, so a record is known by start+offset forever.
+type segment struct {
+	start    int64
+	size     int64
+	f        *os.File // opened on first read or write
+	live     int      // data records neither committed nor dropped, in flight included
+	inflight int      // data records in the batch in flight
+	hasState bool     // holds state records, which must be saved aside before deletion
+}
+
+func (s *segment) end() int64 { return s.start + s.size }
+
+// recMeta locates a waiting data record; it is all Next needs to build a batch.
+type recMeta struct {
+	seg      *segment
+	off      int64 // within the segment
+	size     int64 // header and payload
+	dataLen  int
+	lines    int
+	appended int64
+}
+
+type inflight struct {
+	recs  []recMeta
+	batch sink.Batch
+}
+
+// hooks let tests observe durability; the zero value does nothing.
+type hooks struct {
+	// synced reports that a segment file is durable up to size bytes.
+	synced func(path string, size int64)
+}
+
+// Queue is a durable sink.Queue in one directory. It is safe for concurrent
+// use: Append, AppendWithState and SaveState from many goroutines, Next and
+// Commit from one sender.
+type Queue struct {
+	dir   string
+	opts  Options
+	log   *slog.Logger
+	hooks hooks
+	lockF *os.File
+
+	mu      sync.Mutex
+	closed  bool
+	segs    []*segment // oldest first
+	active  *segment   // the last segment, receiving appends; nil until the next append
+	nextOff int64      // queue offset of the next appended record
+	readPos int64      // everything before it is committed
+	disk    int64      // bytes in segment files
+	recs    []recMeta  // waiting records: recs[head:], oldest first
+	head    int
+	cur     *inflight
+	seq     uint64
+	bytes   int64 // line-protocol bytes waiting, in flight included
+	lines   int64
+	dropped map[string]int64
+	states  map[string]savedState
+	wake    chan struct{} // closed when a record arrives or the queue closes
+	dirty   bool          // the active segment has unsynced bytes
+	wbuf    []byte
+	rbuf    []byte
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+var _ sink.Queue = (*Queue)(nil)
+
+// Open opens or creates the queue in dir. It fails only when dir cannot be
+// used (cannot be created, written or locked); damaged queue files are
+// repaired, logged and counted instead. A nil log discards messages.
+func Open(dir string, opts Options, log *slog.Logger) (*Queue, error) {
+	return open(dir, opts, log, hooks{})
+}
+
+func open(dir string, opts Options, log *slog.Logger, h hooks) (*Queue, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("diskqueue: cannot create directory: %w", err)
+	}
+	lockF, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("diskqueue: directory %q is not writable: %w", dir, err)
+	}
+	if err := lockFile(lockF); err != nil {
+		_ = lockF.Close()
+		return nil, fmt.Errorf("diskqueue: cannot lock %q: %w", dir, err)
+	}
+	// The lock file may be old: prove that new files can be created too.
+	probe, err := os.CreateTemp(dir, "probe-*"+tmpSuffix)
+	if err == nil {
+		_ = probe.Close()
+		err = os.Remove(probe.Name())
+	}
+	if err != nil {
+		_ = lockF.Close()
+		return nil, fmt.Errorf("diskqueue: directory %q is not writable: %w", dir, err)
+	}
+	q := &Queue{
+		dir:     dir,
+		opts:    opts,
+		log:     log.With("queue_dir", dir),
+		hooks:   h,
+		lockF:   lockF,
+		dropped: map[string]int64{ReasonBufferFull: 0, ReasonCorrupt: 0},
+		states:  map[string]savedState{},
+	}
+	if err := q.load(); err != nil {
+		_ = q.closeFiles()
+		return nil, err
+	}
+	if opts.Fsync == FsyncInterval {
+		q.stop = make(chan struct{})
+		q.wg.Add(1)
+		go q.syncLoop(opts.FsyncInterval)
+	}
+	return q, nil
+}
+
+func (q *Queue) segPath(start int64) string { return filepath.Join(q.dir, segName(start)) }
+
+// Append adds n newline-terminated lines as one record.
+func (q *Queue) Append(lines []byte, n int) error {
+	if len(lines) == 0 && n == 0 {
+		return nil
+	}
+	return q.append(lines, n, "", nil)
+}
+
+// AppendWithState adds n lines and the state of key as one record: after a
+// crash both are there or neither is. With no lines (nil, 0) it saves the state
+// alone. LoadState returns the state of the newest such record.
+func (q *Queue) AppendWithState(lines []byte, n int, key string, state []byte) error {
+	if key == "" || len(key) > math.MaxUint16 {
+		return fmt.Errorf("diskqueue: state key must have 1 to %d bytes, got %d", math.MaxUint16, len(key))
+	}
+	return q.append(lines, n, key, state)
+}
+
+// SaveState records the state of key, ordered with the records around it.
+func (q *Queue) SaveState(key string, state []byte) error {
+	return q.AppendWithState(nil, 0, key, state)
+}
+
+// LoadState returns the newest state saved for key, or nil if there is none.
+func (q *Queue) LoadState(key string) ([]byte, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return nil, ErrClosed
+	}
+	s, ok := q.states[key]
+	if !ok {
+		return nil, nil
+	}
+	return bytes.Clone(s.val), nil
+}
+
+func (q *Queue) append(data []byte, n int, key string, state []byte) error {
+	if (len(data) == 0) != (n == 0) || n < 0 || n > len(data) || n > math.MaxUint32 ||
+		(len(data) > 0 && data[len(data)-1] != '\n') {
+		return fmt.Errorf("diskqueue: %d lines in %d bytes is not a run of newline-terminated lines", n, len(data))
+	}
+	payload := len(data) + len(key) + len(state)
+	size := int64(headerSize + payload)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	if payload > maxPayload || size > q.opts.MaxBytes {
+		return fmt.Errorf("%w: %d bytes, the cap is %d", ErrTooLarge, size, q.opts.MaxBytes)
+	}
+	q.makeRoom(size)
+	if q.active != nil && q.active.size > 0 && q.active.size+size > q.opts.SegmentSize {
+		q.seal()
+	}
+	if q.active == nil {
+		if err := q.createSegment(); err != nil {
+			return err
+		}
+	}
+	s := q.active
+	now := time.Now().UnixNano()
+	q.wbuf = appendRecord(q.wbuf[:0], data, n, key, state, now)
+	if _, err := s.f.WriteAt(q.wbuf, s.size); err != nil {
+		// Take back whatever part was written so the next record does not
+		// follow garbage; if even that fails, leave the file to the repair
+		// on open and write elsewhere.
+		if terr := s.f.Truncate(s.size); terr != nil {
+			q.active = nil
+		}
+		return fmt.Errorf("diskqueue: write %s: %w", segName(s.start), err)
+	}
+	at := s.size
+	s.size += size
+	q.disk += size
+	q.nextOff = s.end()
+	if n > 0 {
+		q.recs = append(q.recs, recMeta{seg: s, off: at, size: size, dataLen: len(data), lines: n, appended: now})
+		s.live++
+		q.bytes += int64(len(data))
+		q.lines += int64(n)
+		if q.wake != nil {
+			close(q.wake)
+			q.wake = nil
+		}
+	}
+	if key != "" {
+		q.states[key] = savedState{off: s.start + at, val: bytes.Clone(state)}
+		s.hasState = true
+	}
+	q.dirty = true
+	if q.opts.Fsync == FsyncAlways {
+		if err := q.syncActive(); err != nil {
+			return fmt.Errorf("diskqueue: fsync %s: %w", segName(s.start), err)
+		}
+	}
+	return nil
+}
+
+// makeRoom drops whole segments, oldest first, until size more bytes fit
+// under the cap. The segment holding the batch in flight is kept until Commit,
+// so the cap can be exceeded by that segment for that long.
+func (q *Queue) makeRoom(size int64) {
+	for q.disk+size > q.opts.MaxBytes {
+		var victim *segment
+		for _, s := range q.segs {
+			if s != q.active && s.inflight == 0 {
+				victim = s
+				break
+			}
+		}
+		if victim == nil {
+			if q.active != nil && q.active.size > 0 {
+				q.seal()
+				continue
+			}
+			return
+		}
+		if err := q.dropSegment(victim); err != nil {
+			q.log.Error("cannot drop the oldest queue segment to make room", "segment", segName(victim.start), "err", err)
+			return
+		}
+	}
+}
+
+func (q *Queue) dropSegment(s *segment) error {
+	if s.hasState {
+		if err := q.persistStates(); err != nil {
+			return err
+		}
+	}
+	waiting := q.recs[q.head:]
+	i := slices.IndexFunc(waiting, func(r recMeta) bool { return r.seg == s })
+	if i >= 0 {
+		j := i
+		var lines, bytes int64
+		for j < len(waiting) && waiting[j].seg == s {
+			lines += int64(waiting[j].lines)
+			bytes += int64(waiting[j].dataLen)
+			j++
+		}
+		oldest := time.Unix(0, waiting[i].appended)
+		q.recs = slices.Delete(q.recs, q.head+i, q.head+j)
+		s.live -= j - i
+		q.lines -= lines
+		q.bytes -= bytes
+		q.dropped[ReasonBufferFull] += lines
+		q.log.Warn("queue full: dropped the oldest lines", "lines", lines, "records", j-i, "oldest", oldest, "max_bytes", q.opts.MaxBytes)
+	}
+	return q.removeSegment(s)
+}
+
+func (q *Queue) removeSegment(s *segment) error {
+	if s.f != nil {
+		_ = s.f.Close()
+		s.f = nil
+	}
+	if err := os.Remove(q.segPath(s.start)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	q.disk -= s.size
+	q.segs = slices.DeleteFunc(q.segs, func(x *segment) bool { return x == s })
+	if q.active == s {
+		q.active = nil
+	}
+	return nil
+}
+
+// deleteDead removes the segments nothing waits in any more.
+func (q *Queue) deleteDead() {
+	for i := 0; i < len(q.segs); {
+		s := q.segs[i]
+		if s == q.active || s.live > 0 {
+			i++
+			continue
+		}
+		if s.hasState {
+			if err := q.persistStates(); err != nil {
+				q.log.Error("cannot save collector state aside; keeping the segment", "segment", segName(s.start), "err", err)
+				return
+			}
+		}
+		if err := q.removeSegment(s); err != nil {
+			q.log.Warn("cannot delete a consumed queue segment", "segment", segName(s.start), "err", err)
+			i++
+		}
+	}
+}
+
+// persistStates saves every key's newest state in the state file, so that
+// the segments holding them can go. The active segment is synced first: a state
+// must not become durable before the data record it came with.
+func (q *Queue) persistStates() error {
+	if q.dirty {
+		if err := q.syncActive(); err != nil {
+			return err
+		}
+	}
+	return writeFileAtomic(q.dir, stateName, encodeStates(q.states), true)
+}
+
+func (q *Queue) createSegment() error {
+	path := q.segPath(q.nextOff)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("diskqueue: create segment: %w", err)
+	}
+	if err := syncDir(q.dir); err != nil {
+		_ = f.Close()
+		_ = os.Remove(path)
+		return fmt.Errorf("diskqueue: sync directory: %w", err)
+	}
+	s := &segment{start: q.nextOff, f: f}
+	q.segs = append(q.segs, s)
+	q.active = s
+	return nil
+}
+
+// seal ends the active segment; the next append begins a new one.
+func (q *Queue) seal() {
+	if q.active == nil {
+		return
+	}
+	if q.dirty {
+		if err := q.syncActive(); err != nil {
+			q.log.Error("cannot fsync a full queue segment; its newest records may be lost on a crash", "segment", segName(q.active.start), "err", err)
+		}
+	}
+	q.active = nil
+	q.dirty = false
+}
+
+func (q *Queue) syncActive() error {
+	s := q.active
+	if s == nil {
+		return nil
+	}
+	if err := s.f.Sync(); err != nil {
+		return err
+	}
+	q.dirty = false
+	if q.hooks.synced != nil {
+		q.hooks.synced(q.segPath(s.start), s.size)
+	}
+	return nil
+}
+
+func (q *Queue) syncLoop(every time.Duration) {
+	defer q.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-q.stop:
+			return
+		case <-t.C:
+			q.mu.Lock()
+			if q.dirty {
+				if err := q.syncActive(); err != nil {
+					q.log.Error("cannot fsync the queue; recent records may be lost on a crash", "err", err)
+				}
+			}
+			q.mu.Unlock()
+		}
+	}
+}
+
+// Next returns the oldest waiting records joined into one batch, or the batch
+// already in flight. Records waiting win over a done ctx.
+func (q *Queue) Next(ctx context.Context, maxLines, maxBytes int) (sink.Batch, error) {
+	for {
+		q.mu.Lock()
+		if q.closed {
+			q.mu.Unlock()
+			return sink.Batch{}, ErrClosed
+		}
+		if q.cur != nil {
+			b := q.cur.batch
+			q.mu.Unlock()
+			return b, nil
+		}
+		if q.head < len(q.recs) {
+			b, ok := q.takeBatch(maxLines, maxBytes)
+			q.mu.Unlock()
+			if ok {
+				return b, nil
+			}
+			continue
+		}
+		if q.wake == nil {
+			q.wake = make(chan struct{})
+		}
+		wake := q.wake
+		q.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return sink.Batch{}, ctx.Err()
+		case <-wake:
+		}
+	}
+}
+
+// takeBatch reads the records at the head into one batch with one read per
+// segment touched, checks each record's checksum and squeezes the headers out.
+// A record that fails is dropped as corrupt; ok is false if none was left.
+func (q *Queue) takeBatch(maxLines, maxBytes int) (sink.Batch, bool) {
+	waiting := q.recs[q.head:]
+	n, lines, size := 0, 0, 0
+	for n < len(waiting) {
+		r := waiting[n]
+		if n > 0 && (lines+r.lines > maxLines || size+r.dataLen > maxBytes) {
+			break
+		}
+		n++
+		lines += r.lines
+		size += r.dataLen
+	}
+	take := waiting[:n]
+	good := make([]recMeta, 0, n)
+	buf := q.rbuf[:0]
+	for i := 0; i < n; {
+		s := take[i].seg
+		j := i + 1
+		for j < n && take[j].seg == s {
+			j++
+		}
+		from, to := take[i].off, take[j-1].off+take[j-1].size
+		base := len(buf)
+		buf = slices.Grow(buf, int(to-from))[:base+int(to-from)]
+		// A failed read spoils the whole run: what the buffer holds there is
+		// stale and must not pass for records.
+		readErr := q.readAt(s, buf[base:], from)
+		w := base
+		for _, r := range take[i:j] {
+			if readErr != nil {
+				q.dropCorrupt(r, readErr)
+				continue
+			}
+			pos := base + int(r.off-from)
+			rec, err := decodeRecord(buf[pos : pos+int(r.size)])
+			if err == nil && (rec.kind != kindRecord || len(rec.data) != r.dataLen || rec.lines != r.lines) {
+				err = errHeader
+			}
+			if err != nil {
+				q.dropCorrupt(r, err)
+				continue
+			}
+			w += copy(buf[w:], rec.data)
+			good = append(good, r)
+			r.seg.inflight++
+		}
+		buf = buf[:w]
+		i = j
+	}
+	q.rbuf = buf
+	q.head += n
+	if q.head > 1024 && 2*q.head > len(q.recs) {
+		q.recs = slices.Delete(q.recs, 0, q.head)
+		q.head = 0
+	}
+	if len(good) == 0 {
+		return sink.Batch{}, false
+	}
+	lines = 0
+	for _, r := range good {
+		lines += r.lines
+	}
+	q.seq++
+	b := sink.Batch{Data: buf[:len(buf):len(buf)], Lines: lines, Appended: time.Unix(0, good[0].appended), Seq: q.seq}
+	q.cur = &inflight{recs: good, batch: b}
+	return b, true
+}
+
+func (q *Queue) readAt(s *segment, p []byte, off int64) error {
+	if s.f == nil {
+		f, err := os.Open(q.segPath(s.start))
+		if err != nil {
+			return err
+		}
+		s.f = f
+	}
+	_, err := s.f.ReadAt(p, off)
+	return err
+}
+
+// dropCorrupt forgets a waiting record that no longer reads back intact.
+func (q *Queue) dropCorrupt(r recMeta, err error) {
+	r.seg.live--
+	q.bytes -= int64(r.dataLen)
+	q.lines -= int64(r.lines)
+	q.dropped[ReasonCorrupt] += int64(r.lines)
+	q.log.Error("dropped a queue record that no longer reads back intact", "segment", segName(r.seg.start), "offset", r.off, "lines", r.lines, "err", err)
+}
+
+// Commit removes the batch in flight and frees the segments it emptied.
+func (q *Queue) Commit(b sink.Batch) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	if q.cur == nil || b.Seq != q.cur.batch.Seq {
+		return fmt.Errorf("diskqueue: commit of batch %d, which is not the batch in flight", b.Seq)
+	}
+	var end int64
+	for _, r := range q.cur.recs {
+		r.seg.live--
+		r.seg.inflight--
+		q.bytes -= int64(r.dataLen)
+		q.lines -= int64(r.lines)
+		end = max(end, r.seg.start+r.off+r.size)
+	}
+	q.cur = nil
+	if end > q.readPos {
+		q.readPos = end
+		// Not synced: losing it to a crash only sends committed data again,
+		// which InfluxDB absorbs (same series and timestamp overwrite).
+		if err := writeFileAtomic(q.dir, positionName, encodePosition(end), false); err != nil {
+			q.log.Warn("cannot save the queue position; committed data may be sent again after a restart", "err", err)
+		}
+	}
+	q.deleteDead()
+	return nil
+}
+
+// Stats reports what the queue holds and what it has dropped since Open.
+func (q *Queue) Stats() sink.QueueStats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st := sink.QueueStats{
+		Bytes:        q.bytes,
+		Records:      int64(len(q.recs) - q.head),
+		Lines:        q.lines,
+		MaxBytes:     q.opts.MaxBytes,
+		DroppedLines: maps.Clone(q.dropped),
+	}
+	switch {
+	case q.cur != nil:
+		st.Records += int64(len(q.cur.recs))
+		st.Oldest = time.Unix(0, q.cur.recs[0].appended)
+	case q.head < len(q.recs):
+		st.Oldest = time.Unix(0, q.recs[q.head].appended)
+	}
+	return st
+}
+
+// Close syncs and releases the queue; what was not committed, the batch in
+// flight included, is there at the next Open.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return nil
+	}
+	q.closed = true
+	if q.wake != nil {
+		close(q.wake)
+		q.wake = nil
+	}
+	q.mu.Unlock()
+	if q.stop != nil {
+		close(q.stop)
+		q.wg.Wait()
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var errs []error
+	if q.dirty {
+		if err := q.syncActive(); err != nil {
+			errs = append(errs, fmt.Errorf("fsync: %w", err))
+		}
+	}
+	if err := writeFileAtomic(q.dir, positionName, encodePosition(q.readPos), true); err != nil {
+		errs = append(errs, fmt.Errorf("save position: %w", err))
+	}
+	if err := q.closeFiles(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("diskqueue: close: %w", err)
+	}
+	return nil
+}
+
+func (q *Queue) closeFiles() error {
+	var errs []error
+	for _, s := range q.segs {
+		if s.f != nil {
+			errs = append(errs, s.f.Close())
+			s.f = nil
+		}
+	}
+	q.active = nil
+	errs = append(errs, q.lockF.Close())
+	return errors.Join(errs...)
+}
