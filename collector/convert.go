@@ -1,0 +1,585 @@
+package collector
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+)
+
+// SampleReader is what Convert reads one scrape from. *Parser is one; the
+// interface keeps the converter testable with a slice of samples.
+type SampleReader interface {
+	Next() bool
+	Sample() *Sample
+	Err() error
+}
+
+// ConvertOptions configure a Converter for one target.
+type ConvertOptions struct {
+	// Schema is config.SchemaTraefik, SchemaPrometheus or SchemaTelegraf.
+	Schema string
+	// Precision is the unit of the written timestamps (time.Second for
+	// precision=s); it must match the precision of the write.
+	Precision time.Duration
+	// Tags are the static tags: host, instance and config tags, merged. A
+	// scraped label with the same key wins over a static tag: letting the
+	// static tag win would merge distinct series, whose points would then
+	// overwrite each other in InfluxDB.
+	Tags map[string]string
+	// URL is the scraped URL, written as the url tag in the telegraf schema
+	// as Telegraf does (credentials stripped). There, unlike other static
+	// tags, it wins over a scraped label named url, because Telegraf's does.
+	URL string
+	// Include and Exclude are path.Match globs on the family name. An empty
+	// Include takes every family; Exclude wins over Include.
+	Include, Exclude []string
+	// SeriesTTL is how long the traefik schema remembers a series that is
+	// no longer on the page; 0 remembers it forever.
+	SeriesTTL time.Duration
+}
+
+// SkipReason says why a sample was not written.
+type SkipReason int
+
+// Reasons a sample is skipped; their String is the self-metric label.
+const (
+	SkipNaN          SkipReason = iota // value is NaN
+	SkipInf                            // value is ±Inf
+	SkipEmptyLabel                     // a label value is empty
+	SkipInvalidLabel                   // a label cannot be written: control character, trailing backslash, bad UTF-8, duplicate name, bad le/quantile
+	NumSkipReasons
+)
+
+var skipReasonNames = [NumSkipReasons]string{"nan", "inf", "empty_label", "invalid_label"}
+
+func (r SkipReason) String() string {
+	if r < 0 || r >= NumSkipReasons {
+		return "unknown"
+	}
+	return skipReasonNames[r]
+}
+
+// ConvertStats counts what one Convert did.
+type ConvertStats struct {
+	// Samples is every sample read from the page.
+	Samples int
+	// Ignored counts samples left out on purpose: families outside
+	// metrics.include/exclude, and _created samples in the traefik and
+	// telegraf schemas.
+	Ignored int
+	// Points is the number of lines written.
+	Points int
+	// Skipped counts samples that could not be written, by reason.
+	Skipped [NumSkipReasons]int
+}
+
+type schemaKind uint8
+
+const (
+	schemaTraefik schemaKind = iota
+	schemaPrometheus
+	schemaTelegraf
+)
+
+// sampleRole is what a sample is within its family.
+type sampleRole uint8
+
+const (
+	roleValue sampleRole = iota // counter, gauge, untyped value
+	roleBucket
+	roleSum
+	roleCount
+	roleQuantile
+	roleCreated
+)
+
+type staticTag struct {
+	key    []byte
+	text   []byte // ",key=value", escaped
+	strong bool   // wins over a scraped label of the same key
+}
+
+type label struct{ name, value []byte }
+
+type boundEntry struct {
+	raw   string
+	val   float64
+	field string
+}
+
+// Converter turns scrapes of one target into InfluxDB line protocol. It is
+// not safe for concurrent use: give each target its own.
+//
+// Every point of one scrape carries the scrape's time in the configured
+// precision, made strictly greater than the previous scrape's, so that two
+// scrapes never write the same series at the same timestamp. Timestamps on
+// the page are ignored.
+//
+// The traefik schema reproduces Traefik v2's InfluxDB exporter: dotted
+// measurement names (see traefikV2Names), counters as float field count =
+// the increase since the previous scrape, gauges and untyped as float field
+// value, histograms as p50, p90, p95, p99 (seconds, estimated from the
+// bucket increases of the interval, see bucketQuantile) plus count and sum
+// increases, summaries as p<100q> fields (the summary's own quantiles) plus
+// count and sum increases. The first scrape is a baseline and writes no
+// counter, histogram or summary; a series that appears later counts from
+// zero; a counter, histogram count or bucket that went down was reset and
+// counts from zero, and so does every series of the target when its
+// process_start_time_seconds changes (seen before the traefik_* families,
+// as families are sorted by name; were it later on the page, the
+// per-series decrease still catches most resets). A series with no
+// increase writes nothing. Gauges are written every scrape.
+//
+// The prometheus schema is InfluxDB 1.x's Prometheus endpoint: measurement
+// = sample name, float field value, every label a tag (le and quantile
+// too), cumulative values. The telegraf schema is Telegraf's
+// inputs.prometheus with metric_version = 1: measurement = family name,
+// field counter, gauge or value; histograms and summaries as one point per
+// series with count, sum and one field per bucket bound or quantile, all
+// cumulative, plus Telegraf's url tag.
+//
+// Every numeric field is a float. Samples whose value is NaN or ±Inf, or
+// with an empty or unwritable label value, are skipped and counted.
+type Converter struct {
+	schema  schemaKind
+	prec    int64
+	static  []staticTag
+	include []string
+	exclude []string
+	ttl     int64
+	st      *state
+
+	// One scrape.
+	gen       uint64
+	now       int64
+	tsText    []byte // " <timestamp>\n"
+	baseline  bool
+	restarted bool
+
+	// The current family.
+	fam      []byte
+	famType  FamilyType
+	famOK    bool
+	famStart bool   // process_start_time_seconds
+	famMeas  []byte // escaped measurement (traefik and telegraf schemas)
+	// famMeasTotal is the traefik-schema measurement of family_total
+	// samples of a counter family.
+	famMeasTotal []byte
+	famValKey    []byte // " value=", " count=" ...: the field of a plain sample
+
+	labels  []label
+	key     []byte
+	pending []*series
+	last    *series
+	bounds  []boundEntry
+	deltas  []float64
+
+	// Telegraf: the line being built from a histogram or summary series.
+	openStart, openKeyLen int
+	open                  bool
+}
+
+const processStartFamily = "process_start_time_seconds"
+
+// NewConverter checks opts and returns a Converter with no history.
+func NewConverter(opts ConvertOptions) (*Converter, error) {
+	c := &Converter{st: newState()}
+	switch opts.Schema {
+	case config.SchemaTraefik:
+		c.schema = schemaTraefik
+	case config.SchemaPrometheus:
+		c.schema = schemaPrometheus
+	case config.SchemaTelegraf:
+		c.schema = schemaTelegraf
+	default:
+		return nil, fmt.Errorf("schema: must be one of traefik, prometheus, telegraf, got %q", opts.Schema)
+	}
+	switch opts.Precision {
+	case time.Nanosecond, time.Microsecond, time.Millisecond, time.Second:
+		c.prec = int64(opts.Precision)
+	default:
+		return nil, fmt.Errorf("precision: must be 1ns, 1µs, 1ms or 1s, got %s", opts.Precision)
+	}
+	if opts.SeriesTTL < 0 {
+		return nil, fmt.Errorf("series TTL: must not be negative, got %s", opts.SeriesTTL)
+	}
+	c.ttl = int64(opts.SeriesTTL)
+	for _, list := range [][]string{opts.Include, opts.Exclude} {
+		for _, p := range list {
+			if _, err := path.Match(p, ""); err != nil {
+				return nil, fmt.Errorf("metrics pattern %q: %w", p, err)
+			}
+		}
+	}
+	c.include = append([]string(nil), opts.Include...)
+	c.exclude = append([]string(nil), opts.Exclude...)
+
+	tags := make(map[string]string, len(opts.Tags)+1)
+	for k, v := range opts.Tags {
+		tags[k] = v
+	}
+	strong := ""
+	if c.schema == schemaTelegraf && opts.URL != "" {
+		strong = "url"
+		tags[strong] = stripUserinfo(opts.URL)
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := tags[k]
+		if k == "" || v == "" {
+			return nil, fmt.Errorf("tags: empty tag key or value (%q=%q)", k, v)
+		}
+		text := []byte{','}
+		text, ok := appendEscaped(text, []byte(k), &tagClass)
+		text = append(text, '=')
+		text, ok2 := appendEscaped(text, []byte(v), &tagClass)
+		if !ok || !ok2 {
+			return nil, fmt.Errorf("tags: %q=%q cannot be written in line protocol (control character, trailing backslash or invalid UTF-8)", k, v)
+		}
+		c.static = append(c.static, staticTag{key: []byte(k), text: text, strong: k == strong})
+	}
+	return c, nil
+}
+
+func stripUserinfo(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
+}
+
+// Convert reads one scrape from src and appends its line protocol to out,
+// every line stamped with ts. On a parse error it returns the lines of the
+// samples read before the error together with the error: their counters are
+// already accounted for, so the caller should write them. Histogram and
+// summary series cut by the error are not written nor remembered, and a
+// failed first scrape is not taken as the baseline.
+func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte, ConvertStats, error) {
+	var stats ConvertStats
+	c.gen++
+	c.now = ts.UnixNano()
+	tsUnits := c.now / c.prec
+	if c.st.lastTS != 0 && tsUnits <= c.st.lastTS {
+		tsUnits = c.st.lastTS + 1
+	}
+	c.tsText = append(c.tsText[:0], ' ')
+	c.tsText = strconv.AppendInt(c.tsText, tsUnits, 10)
+	c.tsText = append(c.tsText, '\n')
+	c.baseline = !c.st.primed
+	c.restarted = false
+	c.fam = c.fam[:0]
+	c.famOK = false
+	c.famStart = false
+	c.last = nil
+	c.open = false
+
+	first := true
+	for src.Next() {
+		s := src.Sample()
+		stats.Samples++
+		if first || !bytes.Equal(s.Family, c.fam) {
+			out = c.endFamily(out, &stats)
+			c.startFamily(s)
+			first = false
+		}
+		if c.famStart && len(s.Labels) == 0 && bytes.Equal(s.Name, s.Family) {
+			if c.st.processStart != 0 && s.Value != c.st.processStart {
+				c.restarted = true
+			}
+			c.st.processStart = s.Value
+		}
+		if !c.famOK {
+			stats.Ignored++
+			continue
+		}
+		out = c.sample(s, out, &stats)
+	}
+	err := src.Err()
+	if err != nil {
+		// Series cut by the error: neither written nor remembered.
+		for _, se := range c.pending {
+			se.pending = false
+			se.gen = 0
+		}
+		c.pending = c.pending[:0]
+		out = c.closeOpen(out)
+	} else {
+		out = c.endFamily(out, &stats)
+		c.st.primed = true
+	}
+	c.st.lastTS = tsUnits
+	if c.ttl > 0 && c.now-c.st.lastSweep >= c.ttl/4 {
+		c.st.expire(c.now - c.ttl)
+		c.st.lastSweep = c.now
+	}
+	if err != nil {
+		return out, stats, fmt.Errorf("convert: %w", err)
+	}
+	return out, stats, nil
+}
+
+// startFamily caches what every sample of the family shares.
+func (c *Converter) startFamily(s *Sample) {
+	c.fam = append(c.fam[:0], s.Family...)
+	c.famType = s.Type
+	name := string(s.Family)
+	c.famStart = name == processStartFamily
+	c.famOK = c.included(name)
+	if !c.famOK {
+		return
+	}
+	switch c.schema {
+	case schemaTraefik:
+		c.famMeas, _ = appendEscaped(c.famMeas[:0], []byte(traefikMeasurement(name)), &measClass)
+		if s.Type == Counter {
+			// A counter family declared without _total (as OpenMetrics
+			// does) whose samples carry it takes its name from them.
+			c.famMeasTotal, _ = appendEscaped(c.famMeasTotal[:0], []byte(traefikMeasurement(name+"_total")), &measClass)
+			c.famValKey = append(c.famValKey[:0], " count="...)
+		} else {
+			c.famValKey = append(c.famValKey[:0], " value="...)
+		}
+	case schemaTelegraf:
+		c.famMeas, _ = appendEscaped(c.famMeas[:0], s.Family, &measClass)
+		switch s.Type {
+		case Counter:
+			c.famValKey = append(c.famValKey[:0], " counter="...)
+		case Gauge:
+			c.famValKey = append(c.famValKey[:0], " gauge="...)
+		default:
+			c.famValKey = append(c.famValKey[:0], " value="...)
+		}
+	case schemaPrometheus:
+		c.famValKey = append(c.famValKey[:0], " value="...)
+	}
+}
+
+func (c *Converter) included(family string) bool {
+	if len(c.include) > 0 {
+		in := false
+		for _, p := range c.include {
+			if ok, _ := path.Match(p, family); ok {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return false
+		}
+	}
+	for _, p := range c.exclude {
+		if ok, _ := path.Match(p, family); ok {
+			return false
+		}
+	}
+	return true
+}
+
+// role says what s is within its family.
+func (c *Converter) role(s *Sample) sampleRole {
+	if len(s.Name) <= len(s.Family) {
+		return roleValue
+	}
+	suffix := string(s.Name[len(s.Family):])
+	switch c.famType {
+	case Histogram:
+		switch suffix {
+		case "_bucket":
+			return roleBucket
+		case "_sum":
+			return roleSum
+		case "_count":
+			return roleCount
+		case "_created":
+			return roleCreated
+		}
+	case Summary:
+		switch suffix {
+		case "_sum":
+			return roleSum
+		case "_count":
+			return roleCount
+		case "_created":
+			return roleCreated
+		}
+	case Counter:
+		if suffix == "_created" {
+			return roleCreated
+		}
+	}
+	return roleValue
+}
+
+func (c *Converter) skip(stats *ConvertStats, r SkipReason) {
+	stats.Skipped[r]++
+}
+
+// sample converts one sample of an included family.
+func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
+	v := s.Value
+	if math.IsNaN(v) {
+		c.skip(stats, SkipNaN)
+		return out
+	}
+	if math.IsInf(v, 0) {
+		c.skip(stats, SkipInf)
+		return out
+	}
+	if c.schema == schemaPrometheus {
+		c.key, _ = appendEscaped(c.key[:0], s.Name, &measClass)
+		if _, r := c.appendTags(s.Labels, ""); r >= 0 {
+			c.skip(stats, r)
+			return out
+		}
+		out = append(out, c.key...)
+		out = append(out, c.famValKey...)
+		out = appendFloat(out, v)
+		out = append(out, c.tsText...)
+		stats.Points++
+		return out
+	}
+
+	role := c.role(s)
+	drop := ""
+	switch {
+	case role == roleCreated:
+		stats.Ignored++
+		return out
+	case role == roleBucket:
+		drop = "le"
+	case role == roleValue && c.famType == Summary:
+		role = roleQuantile
+		drop = "quantile"
+	}
+	if c.schema == schemaTraefik && c.famType == Counter && len(s.Name) > len(s.Family) {
+		c.key = append(c.key[:0], c.famMeasTotal...)
+	} else {
+		c.key = append(c.key[:0], c.famMeas...)
+	}
+	dropped, r := c.appendTags(s.Labels, drop)
+	if r >= 0 {
+		c.skip(stats, r)
+		return out
+	}
+	var bound boundEntry
+	if drop != "" {
+		var ok bool
+		if bound, ok = c.bound(dropped); !ok {
+			c.skip(stats, SkipInvalidLabel)
+			return out
+		}
+	}
+	if c.schema == schemaTelegraf {
+		return c.telegraf(role, bound, v, out, stats)
+	}
+	return c.traefik(role, bound.val, v, out, stats)
+}
+
+// appendTags appends the sorted tag set of labels and the static tags to
+// c.key, leaving out the label named drop, whose value it returns. The
+// reason is -1 when the tags could be written.
+func (c *Converter) appendTags(labels []Label, drop string) (dropped []byte, reason SkipReason) {
+	c.labels = c.labels[:0]
+	for i := range labels {
+		l := &labels[i]
+		if drop != "" && string(l.Name) == drop {
+			dropped = l.Value
+			continue
+		}
+		if len(l.Value) == 0 {
+			return nil, SkipEmptyLabel
+		}
+		c.labels = append(c.labels, label{l.Name, l.Value})
+	}
+	if drop != "" && dropped == nil {
+		return nil, SkipInvalidLabel
+	}
+	// Insertion sort: pages come sorted, so this is one pass.
+	ls := c.labels
+	for i := 1; i < len(ls); i++ {
+		for j := i; j > 0 && bytes.Compare(ls[j].name, ls[j-1].name) < 0; j-- {
+			ls[j], ls[j-1] = ls[j-1], ls[j]
+		}
+	}
+	st := c.static
+	i, j := 0, 0
+	for i < len(st) || j < len(ls) {
+		cmp := 0
+		switch {
+		case i == len(st):
+			cmp = 1
+		case j == len(ls):
+			cmp = -1
+		default:
+			cmp = bytes.Compare(st[i].key, ls[j].name)
+		}
+		if cmp < 0 || (cmp == 0 && st[i].strong) {
+			c.key = append(c.key, st[i].text...)
+			i++
+			if cmp == 0 {
+				j++
+			}
+			continue
+		}
+		if j > 0 && bytes.Equal(ls[j].name, ls[j-1].name) {
+			return nil, SkipInvalidLabel
+		}
+		var ok1, ok2 bool
+		c.key = append(c.key, ',')
+		c.key, ok1 = appendEscaped(c.key, ls[j].name, &tagClass)
+		c.key = append(c.key, '=')
+		c.key, ok2 = appendEscaped(c.key, ls[j].value, &tagClass)
+		if !ok1 || !ok2 {
+			return nil, SkipInvalidLabel
+		}
+		j++
+		if cmp == 0 {
+			i++
+		}
+	}
+	return dropped, -1
+}
+
+// bound parses an le or quantile label value, remembering the last few so
+// that the same bounds on every series cost a comparison, not a parse.
+func (c *Converter) bound(raw []byte) (boundEntry, bool) {
+	for i := range c.bounds {
+		if c.bounds[i].raw == string(raw) {
+			return c.bounds[i], true
+		}
+	}
+	v, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsNaN(v) {
+		return boundEntry{}, false
+	}
+	if len(c.bounds) >= 64 {
+		c.bounds = c.bounds[:0]
+	}
+	e := boundEntry{raw: string(raw), val: v, field: strconv.FormatFloat(v, 'g', -1, 64)}
+	c.bounds = append(c.bounds, e)
+	return e, true
+}
+
+// endFamily writes what waited for the end of the family.
+func (c *Converter) endFamily(out []byte, stats *ConvertStats) []byte {
+	out = c.closeOpen(out)
+	for _, se := range c.pending {
+		se.pending = false
+		out = c.flush(se, out, stats)
+	}
+	c.pending = c.pending[:0]
+	return out
+}

@@ -1,0 +1,491 @@
+package collector
+
+import (
+	"bytes"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
+	"github.com/stretchr/testify/require"
+)
+
+// t0 is a fixed scrape time: 2023-11-14T22:13:20Z.
+var t0 = time.Unix(1700000000, 0)
+
+// point is one decoded line-protocol line.
+type point struct {
+	meas   string
+	tags   map[string]string
+	fields map[string]float64
+	ts     int64
+}
+
+// id is the series key in a readable form: measurement,k=v,... sorted.
+func (p point) id() string {
+	keys := make([]string, 0, len(p.tags))
+	for k := range p.tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(p.meas)
+	for _, k := range keys {
+		b.WriteString("," + k + "=" + p.tags[k])
+	}
+	return b.String()
+}
+
+// decodeLP reads line protocol with the reference decoder, failing the test
+// on anything it rejects, on an unsorted tag set and on a non-float field.
+func decodeLP(t *testing.T, lp []byte) []point {
+	t.Helper()
+	var pts []point
+	dec := lineprotocol.NewDecoderWithBytes(lp)
+	for dec.Next() {
+		m, err := dec.Measurement()
+		require.NoError(t, err)
+		p := point{meas: string(m), tags: map[string]string{}, fields: map[string]float64{}}
+		prev := ""
+		for {
+			k, v, err := dec.NextTag()
+			require.NoError(t, err)
+			if k == nil {
+				break
+			}
+			require.Greater(t, string(k), prev, "tags must be sorted in %s", m)
+			prev = string(k)
+			p.tags[string(k)] = string(v)
+		}
+		for {
+			k, v, err := dec.NextField()
+			require.NoError(t, err)
+			if k == nil {
+				break
+			}
+			require.Equal(t, lineprotocol.Float, v.Kind(), "field %s of %s must be a float", k, m)
+			p.fields[string(k)] = v.FloatV()
+		}
+		ts, err := dec.TimeBytes()
+		require.NoError(t, err)
+		require.NotEmpty(t, ts, "every line carries a timestamp")
+		p.ts = mustInt(t, string(ts))
+		pts = append(pts, p)
+	}
+	return pts
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	var n int64
+	for _, c := range s {
+		require.True(t, c >= '0' && c <= '9', "timestamp %q", s)
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
+
+// byID indexes points by series, failing on a series written twice.
+func byID(t *testing.T, pts []point) map[string]point {
+	t.Helper()
+	m := make(map[string]point, len(pts))
+	for _, p := range pts {
+		_, dup := m[p.id()]
+		require.False(t, dup, "series %s written twice in one scrape", p.id())
+		m[p.id()] = p
+	}
+	return m
+}
+
+func newTestConverter(t *testing.T, schema string, mod ...func(*ConvertOptions)) *Converter {
+	t.Helper()
+	opts := ConvertOptions{Schema: schema, Precision: time.Second, Tags: map[string]string{"host": "test"}, SeriesTTL: time.Hour}
+	for _, f := range mod {
+		f(&opts)
+	}
+	c, err := NewConverter(opts)
+	require.NoError(t, err)
+	return c
+}
+
+// convertPage parses page with the real parser and converts it.
+func convertPage(t *testing.T, c *Converter, page string, ts time.Time) ([]byte, ConvertStats) {
+	t.Helper()
+	p := NewParser()
+	p.Reset([]byte(page))
+	out, st, err := c.Convert(p, ts, nil)
+	require.NoError(t, err)
+	return out, st
+}
+
+func TestConvertCounters(t *testing.T) {
+	page := func(start string, vals ...string) string {
+		s := "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds " + start + "\n" +
+			"# TYPE traefik_service_requests_total counter\n"
+		for i := 0; i+1 < len(vals); i += 2 {
+			s += `traefik_service_requests_total{code="200",service="` + vals[i] + `"} ` + vals[i+1] + "\n"
+		}
+		return s
+	}
+	c := newTestConverter(t, "traefik", func(o *ConvertOptions) { o.Include = []string{"traefik_*"} })
+	steps := []struct {
+		name string
+		page string
+		want string
+	}{
+		{"first scrape is a baseline", page("100", "a", "10", "b", "5"), ""},
+		{"increase, no increase, new series from zero", page("100", "a", "15", "b", "5", "c", "3"),
+			"traefik.service.requests.total,code=200,host=test,service=a count=5 1700000010\n" +
+				"traefik.service.requests.total,code=200,host=test,service=c count=3 1700000010\n"},
+		{"a counter that went down was reset", page("100", "a", "2", "b", "7", "c", "3"),
+			"traefik.service.requests.total,code=200,host=test,service=a count=2 1700000020\n" +
+				"traefik.service.requests.total,code=200,host=test,service=b count=2 1700000020\n"},
+		{"a new process start resets every series", page("200", "a", "4", "b", "9", "c", "3"),
+			"traefik.service.requests.total,code=200,host=test,service=a count=4 1700000030\n" +
+				"traefik.service.requests.total,code=200,host=test,service=b count=9 1700000030\n" +
+				"traefik.service.requests.total,code=200,host=test,service=c count=3 1700000030\n"},
+		{"after the restart, increases again", page("200", "a", "4", "b", "10", "c", "3"),
+			"traefik.service.requests.total,code=200,host=test,service=b count=1 1700000040\n"},
+	}
+	for i, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			out, st := convertPage(t, c, s.page, t0.Add(time.Duration(i)*10*time.Second))
+			require.Equal(t, s.want, string(out))
+			require.Equal(t, strings.Count(s.want, "\n"), st.Points)
+			decodeLP(t, out)
+		})
+	}
+}
+
+func TestConvertHistogram(t *testing.T) {
+	page := func(count, sum string, buckets ...string) string {
+		les := []string{"0.1", "0.3", "1.2", "5", "+Inf"}
+		s := "# TYPE traefik_service_request_duration_seconds histogram\n"
+		for i, b := range buckets {
+			s += `traefik_service_request_duration_seconds_bucket{service="a",le="` + les[i] + `"} ` + b + "\n"
+		}
+		s += `traefik_service_request_duration_seconds_sum{service="a"} ` + sum + "\n"
+		s += `traefik_service_request_duration_seconds_count{service="a"} ` + count + "\n"
+		return s
+	}
+	const id = "traefik.service.request.duration,host=test,service=a"
+	c := newTestConverter(t, "traefik")
+	// Expected values worked out by hand from the bucket increases:
+	// quantile q has rank q*total; inside bucket (lo, hi] holding n of the
+	// increases with c below it, the estimate is lo + (hi-lo)*(rank-c)/n.
+	steps := []struct {
+		name   string
+		page   string
+		fields map[string]float64 // nil: no point
+	}{
+		{"baseline", page("4", "2", "1", "2", "3", "4", "4"), nil},
+		// Increases 10,10,20,20,20 (per bucket 10,0,10,0,0). p50: rank 10
+		// in the first bucket: 0.1*10/10. p90: rank 18 in (0.3,1.2] with
+		// 10 below and 10 in it: 0.3+0.9*8/10.
+		{"increase", page("24", "12", "11", "12", "23", "24", "24"),
+			map[string]float64{"count": 20, "sum": 10, "p50": 0.1, "p90": 1.02, "p95": 1.11, "p99": 1.182}},
+		{"no increase, no point", page("24", "12", "11", "12", "23", "24", "24"), nil},
+		// Six observations above 5s: every rank falls in the +Inf bucket,
+		// which answers the highest finite bound.
+		{"all in +Inf", page("30", "52", "11", "12", "23", "24", "30"),
+			map[string]float64{"count": 6, "sum": 40, "p50": 5, "p90": 5, "p95": 5, "p99": 5}},
+		// Count went down: reset, the increase is the whole histogram
+		// 1,2,3,3,3. p50: rank 1.5 in (0.1,0.3]: 0.1+0.2*0.5/1.
+		{"reset", page("3", "0.5", "1", "2", "3", "3", "3"),
+			map[string]float64{"count": 3, "sum": 0.5, "p50": 0.2, "p90": 0.93, "p95": 1.065, "p99": 1.173}},
+		// Only a bucket went down (a reset with a count that grew): the
+		// increases are 0,2,3,5,5. p90: rank 4.5 in (1.2,5] holding 2 with
+		// 3 below: 1.2+3.8*1.5/2.
+		{"a bucket going down is a reset", page("5", "1", "0", "2", "3", "5", "5"),
+			map[string]float64{"count": 5, "sum": 1, "p50": 0.75, "p90": 4.05, "p95": 4.525, "p99": 4.905}},
+	}
+	for i, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			out, _ := convertPage(t, c, s.page, t0.Add(time.Duration(i)*10*time.Second))
+			pts := byID(t, decodeLP(t, out))
+			if s.fields == nil {
+				require.Empty(t, pts)
+				return
+			}
+			require.Len(t, pts, 1)
+			p, ok := pts[id]
+			require.True(t, ok, "got %s", out)
+			require.Len(t, p.fields, len(s.fields), "fields of %s", out)
+			for k, v := range s.fields {
+				require.InDelta(t, v, p.fields[k], 1e-9, "field %s", k)
+			}
+		})
+	}
+}
+
+func TestBucketQuantile(t *testing.T) {
+	inf := math.Inf(1)
+	tests := []struct {
+		name   string
+		q      float64
+		bounds []float64
+		counts []float64
+		want   float64
+	}{
+		{"middle of first bucket", 0.5, []float64{1, inf}, []float64{10, 10}, 0.5},
+		{"upper edge of a bucket", 0.5, []float64{1, 2, inf}, []float64{5, 10, 10}, 1},
+		{"interpolated in second", 0.75, []float64{1, 2, inf}, []float64{5, 10, 10}, 1.5},
+		{"+Inf bucket answers highest finite bound", 0.99, []float64{1, 2, inf}, []float64{5, 5, 10}, 2},
+		{"negative first bound is returned as is", 0.1, []float64{-1, 2, inf}, []float64{5, 5, 5}, -1},
+		{"empty histogram", 0.5, []float64{1, inf}, []float64{0, 0}, math.NaN()},
+		{"no +Inf bucket", 0.5, []float64{1, 2}, []float64{1, 2}, math.NaN()},
+		{"only +Inf bucket", 0.5, []float64{inf}, []float64{3}, math.NaN()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := bucketQuantile(tt.q, tt.bounds, tt.counts)
+			if math.IsNaN(tt.want) {
+				require.True(t, math.IsNaN(got), "got %v", got)
+				return
+			}
+			require.InDelta(t, tt.want, got, 1e-12)
+		})
+	}
+}
+
+func TestConvertGaugesEveryScrape(t *testing.T) {
+	page := "# TYPE traefik_open_connections gauge\ntraefik_open_connections{entrypoint=\"web\",protocol=\"TCP\"} 3\n" +
+		"untyped_thing 7\n"
+	c := newTestConverter(t, "traefik", func(o *ConvertOptions) { o.Include = nil })
+	for i := range 2 {
+		out, _ := convertPage(t, c, page, t0.Add(time.Duration(i)*time.Second))
+		ts := "170000000" + string(rune('0'+i))
+		require.Equal(t,
+			"traefik.open.connections,entrypoint=web,host=test,protocol=TCP value=3 "+ts+"\n"+
+				"untyped.thing,host=test value=7 "+ts+"\n", string(out))
+	}
+}
+
+func TestLineProtocolEscaping(t *testing.T) {
+	values := []string{
+		"plain", "with space", "with,comma", "with=equals", `with"quote`, `with\backslash`,
+		`\,`, `a\ b`, `a\=b`, `\\a`, "ünïcödé 日本", " leading", "trailing ", "=", ",", " ",
+	}
+	var page strings.Builder
+	page.WriteString("# TYPE m gauge\n")
+	for i, v := range values {
+		esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v)
+		page.WriteString(`m{i="` + string(rune('a'+i)) + `",v="` + esc + `"} 1` + "\n")
+	}
+	for _, schema := range []string{"traefik", "prometheus", "telegraf"} {
+		t.Run(schema, func(t *testing.T) {
+			c := newTestConverter(t, schema, func(o *ConvertOptions) { o.Tags = map[string]string{"z z": "x,y=z"} })
+			out, st := convertPage(t, c, page.String(), t0)
+			pts := decodeLP(t, out)
+			require.Len(t, pts, len(values))
+			require.Equal(t, len(values), st.Points)
+			for i, p := range pts {
+				require.Equal(t, string(rune('a'+i)), p.tags["i"])
+				require.Equal(t, values[i], p.tags["v"], "line %d", i)
+				require.Equal(t, "x,y=z", p.tags["z z"])
+			}
+		})
+	}
+}
+
+func TestConvertSkips(t *testing.T) {
+	tests := []struct {
+		name   string
+		sample string
+		reason SkipReason
+	}{
+		{"NaN", `m{a="1"} NaN`, SkipNaN},
+		{"+Inf", `m{a="1"} +Inf`, SkipInf},
+		{"-Inf", `m{a="1"} -Inf`, SkipInf},
+		{"empty label value", `m{a=""} 1`, SkipEmptyLabel},
+		{"trailing backslash", `m{a="x\\"} 1`, SkipInvalidLabel},
+		{"newline", `m{a="x\ny"} 1`, SkipInvalidLabel},
+		{"tab", "m{a=\"x\ty\"} 1", SkipInvalidLabel},
+	}
+	for _, tt := range tests {
+		for _, schema := range []string{"traefik", "prometheus", "telegraf"} {
+			t.Run(tt.name+"/"+schema, func(t *testing.T) {
+				c := newTestConverter(t, schema)
+				out, st := convertPage(t, c, "# TYPE m gauge\n"+tt.sample+"\nm{a=\"ok\"} 2\n", t0)
+				pts := decodeLP(t, out)
+				require.Len(t, pts, 1, "the good sample is still written: %s", out)
+				require.Equal(t, "ok", pts[0].tags["a"])
+				var want [NumSkipReasons]int
+				want[tt.reason] = 1
+				require.Equal(t, want, st.Skipped)
+				require.Equal(t, 2, st.Samples)
+			})
+		}
+	}
+}
+
+func TestConvertStaticTags(t *testing.T) {
+	page := "# TYPE traefik_service_server_up gauge\n" +
+		`traefik_service_server_up{host="from-label",service="s",url="http://10.0.0.1:80"} 1` + "\n"
+	tests := []struct {
+		name, schema, url, want string
+	}{
+		{"scraped label wins over static tag", "traefik", "",
+			"traefik.service.server.up,env=prod,host=from-label,instance=10.0.0.9:9100,service=s,url=http://10.0.0.1:80 value=1 1700000000\n"},
+		{"prometheus schema", "prometheus", "",
+			"traefik_service_server_up,env=prod,host=from-label,instance=10.0.0.9:9100,service=s,url=http://10.0.0.1:80 value=1 1700000000\n"},
+		// Telegraf sets its url tag over a scraped label named url, with the
+		// credentials stripped from the URL.
+		{"telegraf url tag wins", "telegraf", "http://user:secret@10.0.0.9:9100/metrics",
+			"traefik_service_server_up,env=prod,host=from-label,instance=10.0.0.9:9100,service=s,url=http://10.0.0.9:9100/metrics gauge=1 1700000000\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestConverter(t, tt.schema, func(o *ConvertOptions) {
+				o.Tags = map[string]string{"host": "pod-1", "instance": "10.0.0.9:9100", "env": "prod"}
+				o.URL = tt.url
+			})
+			out, _ := convertPage(t, c, page, t0)
+			require.Equal(t, tt.want, string(out))
+		})
+	}
+}
+
+func TestConvertTimestamps(t *testing.T) {
+	page := "# TYPE g gauge\ng 1\n"
+	tests := []struct {
+		name      string
+		precision time.Duration
+		times     []time.Time
+		want      []string
+	}{
+		{"seconds truncate", time.Second, []time.Time{t0.Add(999 * time.Millisecond)}, []string{"1700000000"}},
+		{"milliseconds", time.Millisecond, []time.Time{t0.Add(123456789)}, []string{"1700000000123"}},
+		{"microseconds", time.Microsecond, []time.Time{t0.Add(123456789)}, []string{"1700000000123456"}},
+		{"nanoseconds", time.Nanosecond, []time.Time{t0.Add(123456789)}, []string{"1700000000123456789"}},
+		{"same second twice moves on by one unit", time.Second,
+			[]time.Time{t0, t0.Add(500 * time.Millisecond), t0.Add(time.Second)},
+			[]string{"1700000000", "1700000001", "1700000002"}},
+		{"clock going back never repeats a timestamp", time.Millisecond,
+			[]time.Time{t0, t0.Add(-time.Minute)}, []string{"1700000000000", "1700000000001"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestConverter(t, "traefik", func(o *ConvertOptions) { o.Precision = tt.precision })
+			for i, ts := range tt.times {
+				out, _ := convertPage(t, c, page, ts)
+				require.Equal(t, "g,host=test value=1 "+tt.want[i]+"\n", string(out))
+			}
+		})
+	}
+}
+
+func TestConvertIncludeExclude(t *testing.T) {
+	page := func(start, v string) string {
+		return "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds " + start + "\n" +
+			"# TYPE traefik_router_requests_total counter\ntraefik_router_requests_total{router=\"r\"} " + v + "\n" +
+			"# TYPE traefik_service_requests_total counter\ntraefik_service_requests_total{service=\"s\"} " + v + "\n"
+	}
+	c := newTestConverter(t, "traefik", func(o *ConvertOptions) {
+		o.Include = []string{"traefik_*"}
+		o.Exclude = []string{"traefik_router_*"}
+	})
+	out, st := convertPage(t, c, page("100", "10"), t0)
+	require.Empty(t, out)
+	require.Equal(t, ConvertStats{Samples: 3, Ignored: 2}, st)
+	// process_start_time_seconds is not written but still detects the
+	// restart: 10 -> 12 counts 12, not 2.
+	out, st = convertPage(t, c, page("200", "12"), t0.Add(10*time.Second))
+	require.Equal(t, "traefik.service.requests.total,host=test,service=s count=12 1700000010\n", string(out))
+	require.Equal(t, ConvertStats{Samples: 3, Ignored: 2, Points: 1}, st)
+}
+
+func TestConvertSeriesTTL(t *testing.T) {
+	both := "# TYPE c counter\nc{s=\"a\"} 10\nc{s=\"b\"} 10\n"
+	onlyA := func(v string) string { return "# TYPE c counter\nc{s=\"a\"} " + v + "\n" }
+	back := "# TYPE c counter\nc{s=\"a\"} 20\nc{s=\"b\"} 13\n"
+	tests := []struct {
+		name  string
+		gap   time.Duration // how long b is away
+		wantB float64
+	}{
+		{"back within the TTL: the increase", 30 * time.Second, 3},
+		{"back after the TTL: counts from zero", 3 * time.Minute, 13},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestConverter(t, "traefik", func(o *ConvertOptions) { o.SeriesTTL = time.Minute; o.Include = nil })
+			convertPage(t, c, both, t0)
+			for d := 10 * time.Second; d <= tt.gap; d += 10 * time.Second {
+				convertPage(t, c, onlyA(strconv.Itoa(10+int(d/time.Second))), t0.Add(d))
+			}
+			out, _ := convertPage(t, c, back, t0.Add(tt.gap+10*time.Second))
+			pts := byID(t, decodeLP(t, out))
+			require.Equal(t, tt.wantB, pts["c,host=test,s=b"].fields["count"])
+		})
+	}
+}
+
+func TestConverterState(t *testing.T) {
+	pages := readScrapes(t)
+	a := newTestConverter(t, "traefik")
+	convertPage(t, a, pages[0], t0)
+	convertPage(t, a, pages[1], t0.Add(10*time.Second))
+	saved, err := a.MarshalState()
+	require.NoError(t, err)
+
+	b := newTestConverter(t, "traefik")
+	require.NoError(t, b.UnmarshalState(saved))
+	again, err := b.MarshalState()
+	require.NoError(t, err)
+	require.Equal(t, saved, again, "a restored state saves to the same bytes")
+
+	outA, _ := convertPage(t, a, pages[2], t0.Add(20*time.Second))
+	outB, _ := convertPage(t, b, pages[2], t0.Add(20*time.Second))
+	require.NotEmpty(t, outA)
+	require.Equal(t, string(outA), string(outB), "a restored converter continues where the saved one was")
+
+	t.Run("timestamp stays strictly increasing across a restore", func(t *testing.T) {
+		c := newTestConverter(t, "traefik")
+		require.NoError(t, c.UnmarshalState(saved))
+		out, _ := convertPage(t, c, "# TYPE g gauge\ng 1\n", t0) // clock behind the saved state
+		require.Equal(t, "g,host=test value=1 1700000011\n", string(out))
+	})
+	t.Run("damaged state is an error and changes nothing", func(t *testing.T) {
+		before, err := b.MarshalState()
+		require.NoError(t, err)
+		for n := 0; n < len(saved); n++ {
+			require.Error(t, b.UnmarshalState(saved[:n]), "prefix of %d bytes", n)
+		}
+		bad := bytes.Clone(saved)
+		bad[4] = 99
+		require.Error(t, b.UnmarshalState(bad), "unknown version")
+		require.Error(t, b.UnmarshalState(append(bytes.Clone(saved), 0)), "trailing byte")
+		after, err := b.MarshalState()
+		require.NoError(t, err)
+		require.Equal(t, before, after)
+	})
+}
+
+func TestNewConverterErrors(t *testing.T) {
+	ok := ConvertOptions{Schema: "traefik", Precision: time.Second}
+	tests := []struct {
+		name string
+		mod  func(*ConvertOptions)
+	}{
+		{"unknown schema", func(o *ConvertOptions) { o.Schema = "graphite" }},
+		{"odd precision", func(o *ConvertOptions) { o.Precision = time.Minute }},
+		{"bad glob", func(o *ConvertOptions) { o.Include = []string{"["} }},
+		{"empty tag value", func(o *ConvertOptions) { o.Tags = map[string]string{"a": ""} }},
+		{"newline in tag", func(o *ConvertOptions) { o.Tags = map[string]string{"a": "x\ny"} }},
+		{"negative TTL", func(o *ConvertOptions) { o.SeriesTTL = -1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := ok
+			tt.mod(&o)
+			_, err := NewConverter(o)
+			require.Error(t, err)
+		})
+	}
+	_, err := NewConverter(ok)
+	require.NoError(t, err)
+}
