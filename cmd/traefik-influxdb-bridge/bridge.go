@@ -66,6 +66,9 @@ func runBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error { return quiet(gctx, col.Run(gctx)) })
 	g.Go(func() error { return quiet(gctx, sk.Run(gctx)) })
+	// Ready needs an answer from InfluxDB even while there is nothing to
+	// write (Traefik down, first scrape a baseline).
+	g.Go(func() error { pingEvery(gctx, sk, cfg.Traefik.Interval); return nil })
 	if cfg.SelfMetrics.Write {
 		host, _ := os.Hostname()
 		sm := newSelfMetrics(cfg, reg, q, host, log)
@@ -115,6 +118,21 @@ func quiet(ctx context.Context, err error) error {
 		return nil
 	}
 	return err
+}
+
+// pingEvery asks InfluxDB's /ping now and every interval until ctx is done;
+// the sink records the answer for Ready and logs a change.
+func pingEvery(ctx context.Context, sk *sink.Sink, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		_ = sk.Ping(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // openQueue returns the durable queue when buffer.dir is set, else memory.

@@ -390,6 +390,7 @@ func unknownEnv(s *schema, environ []string) []string {
 
 // readSecretFiles replaces inline secrets by the content of their *_file key,
 // which wins so a mounted Kubernetes secret overrides a value in the file.
+// Surrounding white space is dropped, as the sink does.
 func readSecretFiles(cfg *config.Config) error {
 	for _, f := range []struct {
 		key  string
@@ -408,7 +409,7 @@ func readSecretFiles(cfg *config.Config) error {
 			// The error names the path, never the content.
 			return configError("%s: %v", f.key, err)
 		}
-		*f.dst = config.Secret(strings.TrimRight(string(b), "\r\n"))
+		*f.dst = config.Secret(strings.TrimSpace(string(b)))
 	}
 	return nil
 }

@@ -124,11 +124,9 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// warnInsecure says so when a connection will not verify its peer.
+// warnInsecure says so when the scrape will not verify Traefik's certificate.
+// The sink warns about influxdb.tls itself, when it builds its client.
 func warnInsecure(cfg *config.Config, log *slog.Logger) {
-	if cfg.InfluxDB.TLS.InsecureSkipVerify {
-		log.Warn("influxdb.tls.insecure_skip_verify is on: the InfluxDB server certificate is not verified, the password can be read by anyone in the path")
-	}
 	if cfg.Traefik.TLS.InsecureSkipVerify {
 		log.Warn("traefik.tls.insecure_skip_verify is on: the Traefik server certificate is not verified")
 	}
