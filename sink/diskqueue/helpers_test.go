@@ -1,0 +1,85 @@
+package diskqueue
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
+)
+
+// testLog sends the queue's messages to the test log, so a failing test
+// shows what the queue said.
+func testLog(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// lines returns n distinct lines tagged with id.
+func lines(id, n int) []byte {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "m,rec=%d line=%di 1700000000\n", id, i)
+	}
+	return []byte(b.String())
+}
+
+// crash abandons the queue as kill -9 would: no sync, no position, no state.
+func (q *Queue) crash() {
+	q.mu.Lock()
+	q.closed = true
+	if q.wake != nil {
+		close(q.wake)
+		q.wake = nil
+	}
+	q.mu.Unlock()
+	if q.stop != nil {
+		close(q.stop)
+		q.wg.Wait()
+	}
+	_ = q.closeFiles()
+}
+
+// drain takes everything waiting, committing batch by batch.
+func drain(t testing.TB, q *Queue, maxLines, maxBytes int) ([]byte, int) {
+	t.Helper()
+	var all []byte
+	n := 0
+	for q.Stats().Records > 0 {
+		b, err := q.Next(context.Background(), maxLines, maxBytes)
+		require.NoError(t, err)
+		all = append(all, b.Data...)
+		n += b.Lines
+		require.NoError(t, q.Commit(b))
+	}
+	return all, n
+}
+
+func segFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
+	require.NoError(t, err)
+	return m
+}
+
+func fileSize(t testing.TB, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	return fi.Size()
+}
+
+var _ sink.Queue = (*Queue)(nil)
