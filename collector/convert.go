@@ -163,16 +163,10 @@ type Converter struct {
 	baseline  bool
 	restarted bool
 
-	// The current family.
-	fam      []byte
-	famType  FamilyType
-	famOK    bool
-	famStart bool   // process_start_time_seconds
-	famMeas  []byte // escaped measurement (traefik and telegraf schemas)
-	// famMeasTotal is the traefik-schema measurement of family_total
-	// samples of a counter family.
-	famMeasTotal []byte
-	famValKey    []byte // " value=", " count=" ...: the field of a plain sample
+	// The current family, and what was worked out for every family seen.
+	fam  []byte
+	fi   *familyInfo
+	fams map[string]*familyInfo
 
 	labels  []label
 	key     []byte
@@ -190,7 +184,7 @@ const processStartFamily = "process_start_time_seconds"
 
 // NewConverter checks opts and returns a Converter with no history.
 func NewConverter(opts ConvertOptions) (*Converter, error) {
-	c := &Converter{st: newState()}
+	c := &Converter{st: newState(), fams: make(map[string]*familyInfo)}
 	switch opts.Schema {
 	case config.SchemaTraefik:
 		c.schema = schemaTraefik
@@ -281,8 +275,7 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 	c.baseline = !c.st.primed
 	c.restarted = false
 	c.fam = c.fam[:0]
-	c.famOK = false
-	c.famStart = false
+	c.fi = nil
 	c.last = nil
 	c.open = false
 
@@ -295,13 +288,13 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 			c.startFamily(s)
 			first = false
 		}
-		if c.famStart && len(s.Labels) == 0 && bytes.Equal(s.Name, s.Family) {
+		if c.fi.start && len(s.Labels) == 0 && bytes.Equal(s.Name, s.Family) {
 			if c.st.processStart != 0 && s.Value != c.st.processStart {
 				c.restarted = true
 			}
 			c.st.processStart = s.Value
 		}
-		if !c.famOK {
+		if !c.fi.ok {
 			stats.Ignored++
 			continue
 		}
@@ -331,40 +324,57 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 	return out, stats, nil
 }
 
-// startFamily caches what every sample of the family shares.
+// familyInfo is what every sample of a family shares.
+type familyInfo struct {
+	typ   FamilyType
+	ok    bool // included
+	start bool // process_start_time_seconds
+	// meas is the escaped measurement (traefik and telegraf schemas);
+	// measTotal the traefik-schema one of family_total samples of a
+	// counter family declared without _total, as OpenMetrics does.
+	meas, measTotal []byte
+	valKey          []byte // " value=", " count=" ...: the field of a plain sample
+}
+
+// maxFamilies bounds the family cache against pages that invent names.
+const maxFamilies = 10000
+
+// startFamily finds or works out what every sample of s's family shares.
 func (c *Converter) startFamily(s *Sample) {
 	c.fam = append(c.fam[:0], s.Family...)
-	c.famType = s.Type
-	name := string(s.Family)
-	c.famStart = name == processStartFamily
-	c.famOK = c.included(name)
-	if !c.famOK {
+	if fi := c.fams[string(s.Family)]; fi != nil && fi.typ == s.Type {
+		c.fi = fi
 		return
 	}
+	name := string(s.Family)
+	fi := &familyInfo{typ: s.Type, start: name == processStartFamily, ok: c.included(name)}
 	switch c.schema {
 	case schemaTraefik:
-		c.famMeas, _ = appendEscaped(c.famMeas[:0], []byte(traefikMeasurement(name)), &measClass)
+		fi.meas, _ = appendEscaped(nil, []byte(traefikMeasurement(name)), &measClass)
 		if s.Type == Counter {
-			// A counter family declared without _total (as OpenMetrics
-			// does) whose samples carry it takes its name from them.
-			c.famMeasTotal, _ = appendEscaped(c.famMeasTotal[:0], []byte(traefikMeasurement(name+"_total")), &measClass)
-			c.famValKey = append(c.famValKey[:0], " count="...)
+			fi.measTotal, _ = appendEscaped(nil, []byte(traefikMeasurement(name+"_total")), &measClass)
+			fi.valKey = []byte(" count=")
 		} else {
-			c.famValKey = append(c.famValKey[:0], " value="...)
+			fi.valKey = []byte(" value=")
 		}
 	case schemaTelegraf:
-		c.famMeas, _ = appendEscaped(c.famMeas[:0], s.Family, &measClass)
+		fi.meas, _ = appendEscaped(nil, s.Family, &measClass)
 		switch s.Type {
 		case Counter:
-			c.famValKey = append(c.famValKey[:0], " counter="...)
+			fi.valKey = []byte(" counter=")
 		case Gauge:
-			c.famValKey = append(c.famValKey[:0], " gauge="...)
+			fi.valKey = []byte(" gauge=")
 		default:
-			c.famValKey = append(c.famValKey[:0], " value="...)
+			fi.valKey = []byte(" value=")
 		}
 	case schemaPrometheus:
-		c.famValKey = append(c.famValKey[:0], " value="...)
+		fi.valKey = []byte(" value=")
 	}
+	if len(c.fams) >= maxFamilies {
+		clear(c.fams)
+	}
+	c.fams[name] = fi
+	c.fi = fi
 }
 
 func (c *Converter) included(family string) bool {
@@ -394,7 +404,7 @@ func (c *Converter) role(s *Sample) sampleRole {
 		return roleValue
 	}
 	suffix := string(s.Name[len(s.Family):])
-	switch c.famType {
+	switch c.fi.typ {
 	case Histogram:
 		switch suffix {
 		case "_bucket":
@@ -445,7 +455,7 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 			return out
 		}
 		out = append(out, c.key...)
-		out = append(out, c.famValKey...)
+		out = append(out, c.fi.valKey...)
 		out = appendFloat(out, v)
 		out = append(out, c.tsText...)
 		stats.Points++
@@ -460,14 +470,14 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 		return out
 	case role == roleBucket:
 		drop = "le"
-	case role == roleValue && c.famType == Summary:
+	case role == roleValue && c.fi.typ == Summary:
 		role = roleQuantile
 		drop = "quantile"
 	}
-	if c.schema == schemaTraefik && c.famType == Counter && len(s.Name) > len(s.Family) {
-		c.key = append(c.key[:0], c.famMeasTotal...)
+	if c.schema == schemaTraefik && c.fi.typ == Counter && len(s.Name) > len(s.Family) {
+		c.key = append(c.key[:0], c.fi.measTotal...)
 	} else {
-		c.key = append(c.key[:0], c.famMeas...)
+		c.key = append(c.key[:0], c.fi.meas...)
 	}
 	dropped, r := c.appendTags(s.Labels, drop)
 	if r >= 0 {

@@ -14,7 +14,7 @@ var histogramQuantiles = [...]struct {
 // traefik converts one sample in the traefik schema. le is the bucket bound
 // of a _bucket sample or the quantile of a summary sample.
 func (c *Converter) traefik(role sampleRole, le, v float64, out []byte, stats *ConvertStats) []byte {
-	switch c.famType {
+	switch c.fi.typ {
 	case Counter:
 		se := c.lookup(Counter)
 		se.seen = c.now
@@ -37,7 +37,7 @@ func (c *Converter) traefik(role sampleRole, le, v float64, out []byte, stats *C
 		stats.Points++
 		return out
 	case Histogram, Summary:
-		se := c.lookup(c.famType)
+		se := c.lookup(c.fi.typ)
 		se.touch(c.gen, c.now)
 		if !se.pending {
 			se.pending = true
@@ -58,7 +58,7 @@ func (c *Converter) traefik(role sampleRole, le, v float64, out []byte, stats *C
 	}
 	// Gauge and untyped.
 	out = append(out, c.key...)
-	out = append(out, c.famValKey...)
+	out = append(out, c.fi.valKey...)
 	out = appendFloat(out, v)
 	out = append(out, c.tsText...)
 	stats.Points++
@@ -190,7 +190,7 @@ func (c *Converter) telegraf(role sampleRole, b boundEntry, v float64, out []byt
 		field = "count"
 	default:
 		out = append(out, c.key...)
-		out = append(out, c.famValKey...)
+		out = append(out, c.fi.valKey...)
 		out = appendFloat(out, v)
 		out = append(out, c.tsText...)
 		stats.Points++

@@ -1,0 +1,57 @@
+package collector
+
+import (
+	"testing"
+	"time"
+)
+
+// BenchmarkConvert measures parsing and converting the real Traefik pages,
+// alternating scrape 1 and 2 so that the traefik schema writes every
+// counter (each alternation is an increase or a reset), with every family
+// included (go_* and process_* too). ns/sample covers the parser, since
+// Convert drives it.
+func BenchmarkConvert(b *testing.B) {
+	pages := readScrapes(b)
+	bodies := [][]byte{[]byte(pages[0]), []byte(pages[1])}
+	for _, schema := range []string{"traefik", "prometheus", "telegraf"} {
+		b.Run("fixture/"+schema, func(b *testing.B) {
+			benchConvert(b, schema, bodies)
+		})
+	}
+}
+
+func benchConvert(b *testing.B, schema string, bodies [][]byte) {
+	c, err := NewConverter(ConvertOptions{
+		Schema: schema, Precision: time.Second, SeriesTTL: time.Hour,
+		Tags: map[string]string{"host": "bench-pod-7d9f8", "instance": "10.0.0.1:9100"},
+		URL:  "http://10.0.0.1:9100/metrics",
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := NewParser()
+	var out []byte
+	samples := 0
+	ts := t0
+	// Warm up: the first scrape creates the series.
+	for _, body := range bodies {
+		p.Reset(body)
+		if out, _, err = c.Convert(p, ts, out[:0]); err != nil {
+			b.Fatal(err)
+		}
+		ts = ts.Add(10 * time.Second)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		p.Reset(bodies[i%len(bodies)])
+		var st ConvertStats
+		out, st, err = c.Convert(p, ts, out[:0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		samples += st.Samples
+		ts = ts.Add(10 * time.Second)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(samples), "ns/sample")
+}
