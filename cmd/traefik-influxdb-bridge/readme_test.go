@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
@@ -64,4 +65,51 @@ func TestReadmeFlags(t *testing.T) {
 	for _, f := range flagKeys {
 		require.Contains(t, string(b), "`--"+f.key+"`", "README does not document --%s", f.key)
 	}
+}
+
+// TestReadmeHelmSidecar checks the README's sidecar values: valid YAML, every
+// TIB_* variable sets a key, and the arguments are flags the command knows.
+func TestReadmeHelmSidecar(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	const start = "```yaml\n# values.yaml for the traefik/traefik chart\n"
+	_, rest, ok := strings.Cut(string(b), start)
+	require.True(t, ok, "README has no Helm values block")
+	block, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+
+	var values struct {
+		Deployment struct {
+			AdditionalContainers []struct {
+				Name string   `yaml:"name"`
+				Args []string `yaml:"args"`
+				Env  []struct {
+					Name string `yaml:"name"`
+				} `yaml:"env"`
+				Ports []struct {
+					ContainerPort int `yaml:"containerPort"`
+				} `yaml:"ports"`
+			} `yaml:"additionalContainers"`
+			AdditionalVolumes []map[string]any `yaml:"additionalVolumes"`
+		} `yaml:"deployment"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(block), &values))
+	require.Len(t, values.Deployment.AdditionalContainers, 1)
+	c := values.Deployment.AdditionalContainers[0]
+
+	known := map[string]bool{}
+	for _, k := range newSchema().keys {
+		known[envName(k.name)] = true
+	}
+	require.NotEmpty(t, c.Env)
+	for _, e := range c.Env {
+		require.True(t, known[e.Name], "%s sets no configuration key", e.Name)
+	}
+	fs := pflag.NewFlagSet("sidecar", pflag.ContinueOnError)
+	addConfigFlags(fs)
+	require.NoError(t, fs.Parse(c.Args))
+	listen := config.Default().Listen
+	require.Equal(t, ":9180", listen)
+	require.Equal(t, 9180, c.Ports[0].ContainerPort, "the port of listen's default")
+	require.Len(t, values.Deployment.AdditionalVolumes, 1)
 }
