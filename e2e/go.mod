@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/prometheus/common v0.73.1
 	github.com/stretchr/testify v1.12.1
+	github.com/traefik-influxdb-bridge/traefik-influxdb-bridge v0.0.0-00010101000000-000000000000
 	go.yaml.in/yaml/v3 v3.0.6
 )
 

@@ -124,3 +124,9 @@ func hasLabels(labels, match map[string]string) bool {
 	}
 	return true
 }
+
+// IsHistogramCount reports whether a series key names a histogram's _count sample.
+func IsHistogramCount(key string) bool {
+	name, _, _ := strings.Cut(key, "{")
+	return strings.HasSuffix(name, "_count")
+}

@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/e2e/harness"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/influxtest"
+)
+
+// TestStandalone runs one bridge from examples/bridge/standalone.yaml
+// scraping two Traefik instances that get different traffic: each
+// instance's points carry its own instance tag, and each is exact on its own.
+func TestStandalone(t *testing.T) {
+	traefikBin := harness.NeedTraefik(t)
+	bridgeBin := harness.NeedBridge(t)
+	influx := influxtest.Start(t)
+	backend := harness.StartBackend(t)
+	dead, err := harness.FreeAddr()
+	require.NoError(t, err)
+	var traefiks []*harness.Traefik
+	for _, name := range []string{"traefik-a", "traefik-b"} {
+		traefiks = append(traefiks, harness.StartTraefik(t, harness.TraefikOptions{
+			Binary: traefikBin, BackendURL: backend.URL, DeadBackendURL: "http://" + dead, Name: name,
+		}))
+	}
+	ctx := t.Context()
+	const db = "e2e_standalone"
+	bridge := harness.StartBridge(t, harness.BridgeOptions{
+		Binary: bridgeBin,
+		Config: examplePath(t, "bridge", "standalone.yaml"),
+		Env:    bridgeEnv(t, influx, db, "traefik", traefiks...),
+	})
+	targets := []string{traefiks[0].MetricsURL, traefiks[1].MetricsURL}
+	require.NoError(t, bridge.WaitScrapes(ctx, wait, 1, targets...))
+
+	var bases []harness.Samples
+	for _, tr := range traefiks {
+		s, err := tr.Metrics(ctx)
+		require.NoError(t, err)
+		bases = append(bases, s)
+	}
+	// Different scales: mixed-up points could not pass for either instance.
+	for i, tr := range traefiks {
+		_, err := harness.Send(ctx, tr, harness.Mix(1+2*i))
+		require.NoError(t, err)
+	}
+	finals := settle(t, traefiks, []*harness.Bridge{bridge})
+
+	wantCounts := map[string]map[string]float64{}
+	wantGauges := map[string]map[string]float64{}
+	for i, tr := range traefiks {
+		l := ledger{}
+		l.add(bases[i], finals[i])
+		wantCounts[instanceOf(t, tr)] = l.want()
+		wantGauges[instanceOf(t, tr)] = gauges(finals[i])
+	}
+	require.NotEqual(t, wantCounts[instanceOf(t, traefiks[0])], wantCounts[instanceOf(t, traefiks[1])])
+	// examples/bridge/standalone.yaml adds cluster=edge to every point.
+	tags := bridgeTags(t, map[string]string{"cluster": "edge"})
+
+	t.Run("counts of each instance equal its own Traefik's increase", func(t *testing.T) {
+		requireEventually(t, traefikCounts(influx, db, tags), wantCounts, false)
+	})
+	t.Run("gauges of each instance equal its own Traefik's", func(t *testing.T) {
+		requireEventually(t, traefikGauges(influx, db, tags), wantGauges, true)
+	})
+}
