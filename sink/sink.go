@@ -65,7 +65,7 @@ type Sink struct {
 }
 
 // New builds a sink writing what q holds to cfg.InfluxDB, with self-metrics
-// registered on reg. It reads influxdb.password_file and the TLS files now.
+// registered on reg (nil: not exported). It reads influxdb.password_file and the TLS files now.
 func New(cfg *config.Config, q Queue, reg prometheus.Registerer, log *slog.Logger) (*Sink, error) {
 	ic := cfg.InfluxDB
 	password := string(ic.Password)
@@ -104,6 +104,9 @@ func New(cfg *config.Config, q Queue, reg prometheus.Registerer, log *slog.Logge
 	}, client)
 	if err != nil {
 		return nil, err
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry() // metrics kept but not exported
 	}
 	m, err := newMetrics(reg, q)
 	if err != nil {
