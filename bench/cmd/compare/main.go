@@ -1,0 +1,255 @@
+// Command compare runs the bridge and Telegraf, one after the other, against
+// the same Traefik-shaped pages served on loopback, receives their InfluxDB
+// writes on loopback, and prints what each cost in CPU, memory and bytes as
+// markdown tables. See BENCHMARKS.md for how it is run and what it found.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	services []int
+	rounds   int
+	scrapes  int
+	interval time.Duration
+	tools    []string
+	bridge   string
+	telegraf string
+	gzip     bool
+	pageGzip bool
+	out      string
+
+	sidecar         bool
+	sidecarOnly     bool
+	sidecarServices int
+	sidecarInterval time.Duration
+	sidecarDuration time.Duration
+
+	smoke bool
+	check bool
+}
+
+func main() {
+	var o options
+	var services, tools string
+	flag.StringVar(&services, "services", "20,100,500", "comma-separated page sizes, in Traefik services")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds: every tool runs once per size per round; tables show medians")
+	flag.IntVar(&o.scrapes, "scrapes", 10, "scrapes per tool run")
+	flag.DurationVar(&o.interval, "interval", 2*time.Second, "scrape interval of every tool")
+	flag.StringVar(&tools, "tools", "bridge,bridge-telegraf,telegraf", "tools to run: bridge, bridge-telegraf, telegraf")
+	flag.StringVar(&o.bridge, "bridge", ".cache/traefik-influxdb-bridge", "bridge binary")
+	flag.StringVar(&o.telegraf, "telegraf", ".cache/telegraf", "Telegraf binary (tools/telegraf/build.sh)")
+	flag.BoolVar(&o.gzip, "gzip", true, "gzip the InfluxDB writes, on every tool")
+	flag.BoolVar(&o.pageGzip, "page-gzip", true, "gzip the page when the scraper asks, as Traefik's promhttp does")
+	flag.StringVar(&o.out, "out", "", "directory for configs, logs and results.json (default results/<UTC time>)")
+	flag.BoolVar(&o.sidecar, "sidecar", false, "also measure the bridge as an idle sidecar")
+	flag.BoolVar(&o.sidecarOnly, "sidecar-only", false, "measure only the sidecar")
+	flag.IntVar(&o.sidecarServices, "sidecar-services", 20, "sidecar page size")
+	flag.DurationVar(&o.sidecarInterval, "sidecar-interval", 10*time.Second, "sidecar scrape interval")
+	flag.DurationVar(&o.sidecarDuration, "sidecar-duration", 3*time.Minute, "how long the sidecar runs")
+	flag.BoolVar(&o.smoke, "smoke", false, "quick check: a tiny page, 3 scrapes at 1s, the bridge (and Telegraf if built); fails if nothing arrives")
+	flag.BoolVar(&o.check, "check", false, "exit 1 when a target of issue 5 is missed")
+	flag.Parse()
+
+	var err error
+	if o.services, err = parseInts(services); err != nil {
+		fatal(err)
+	}
+	o.tools = strings.Split(tools, ",")
+	if o.smoke {
+		o.services, o.rounds, o.scrapes, o.interval = []int{5}, 1, 3, time.Second
+		o.tools = []string{toolBridge, toolBridgeTelegraf}
+		if _, err := os.Stat(o.telegraf); err == nil {
+			o.tools = append(o.tools, toolTelegraf)
+		}
+	}
+	if o.out == "" {
+		o.out = filepath.Join("results", time.Now().UTC().Format("20060102T150405Z"))
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		fatal(err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ok, err := run(ctx, o)
+	if err != nil {
+		fatal(err)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) (bool, error) {
+	var toolList []tool
+	for _, name := range o.tools {
+		t, err := newTool(strings.TrimSpace(name), o)
+		if err != nil {
+			return false, err
+		}
+		toolList = append(toolList, t)
+	}
+	h, shutdown, err := startHarness(o.out)
+	if err != nil {
+		return false, err
+	}
+	defer shutdown()
+	printMachine(os.Stdout)
+	fmt.Printf("\nPages %v services, %d scrapes per run every %s, %d rounds, write gzip %t, page gzip %t, tools %s; logs in %s\n",
+		o.services, o.scrapes, o.interval, o.rounds, o.gzip, o.pageGzip, strings.Join(o.tools, ","), o.out)
+
+	var results []result
+	if !o.sidecarOnly {
+		for _, n := range o.services {
+			book := newPageBook(n, o.pageGzip)
+			for r := 0; r < o.rounds; r++ {
+				// Rotate the order each round so no tool always runs first.
+				for i := range toolList {
+					t := toolList[(i+r)%len(toolList)]
+					res, err := h.runTool(ctx, t, book, o.scrapes, o.interval, o.gzip, r)
+					if err != nil {
+						return false, err
+					}
+					fmt.Fprintf(os.Stderr, "%s services=%d round=%d: scrapes=%d cpu=%s steady/scrape=%s maxrss=%.1fMiB lines=%d wire=%dB %s\n",
+						t.Name, n, r, res.Scrapes, res.Usage.CPU.Round(time.Millisecond), res.SteadyCPU.Round(time.Millisecond),
+						mib(res.Usage.MaxRSS), res.Writes.Lines, res.Writes.WireBytes, res.Usage.ExitErr)
+					results = append(results, res)
+				}
+			}
+		}
+	}
+	var side *sidecarResult
+	if o.sidecar || o.sidecarOnly {
+		t, err := newTool(toolBridge, o)
+		if err != nil {
+			return false, err
+		}
+		fmt.Fprintf(os.Stderr, "sidecar: %d services every %s for %s\n", o.sidecarServices, o.sidecarInterval, o.sidecarDuration)
+		s, err := h.runSidecar(ctx, t, newPageBook(o.sidecarServices, o.pageGzip), o.sidecarInterval, o.sidecarDuration)
+		if err != nil {
+			return false, err
+		}
+		side = &s
+	}
+
+	if err := writeJSON(filepath.Join(o.out, "results.json"), struct {
+		Results []result       `json:"results"`
+		Sidecar *sidecarResult `json:"sidecar,omitempty"`
+	}{results, side}); err != nil {
+		return false, err
+	}
+	rows := summarize(results)
+	printTables(os.Stdout, rows, side)
+	verdicts := targets(rows, side)
+	printVerdicts(os.Stdout, verdicts)
+
+	ok := true
+	if o.smoke {
+		ok = smokeOK(os.Stdout, results, o.gzip)
+	}
+	if o.check {
+		for _, v := range verdicts {
+			ok = ok && v.Met
+		}
+	}
+	return ok, nil
+}
+
+func newTool(name string, o options) (tool, error) {
+	switch name {
+	case toolBridge:
+		return tool{Name: name, Binary: o.bridge, Schema: "traefik"}, checkBinary(o.bridge)
+	case toolBridgeTelegraf:
+		return tool{Name: name, Binary: o.bridge, Schema: "telegraf"}, checkBinary(o.bridge)
+	case toolTelegraf:
+		return tool{Name: name, Binary: o.telegraf}, checkBinary(o.telegraf)
+	}
+	return tool{}, fmt.Errorf("unknown tool %q (want bridge, bridge-telegraf or telegraf)", name)
+}
+
+func checkBinary(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("binary: %w", err)
+	}
+	if st.Mode()&0o111 == 0 {
+		return fmt.Errorf("binary %s is not executable", path)
+	}
+	return nil
+}
+
+// startHarness starts the page server and the InfluxDB stand-in on loopback.
+func startHarness(out string) (*harness, func(), error) {
+	h := &harness{pages: &pageServer{}, recv: &receiver{}, outDir: out}
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	il, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		pl.Close()
+		return nil, nil, err
+	}
+	h.pageURL = "http://" + pl.Addr().String() + "/metrics"
+	h.influxURL = "http://" + il.Addr().String()
+	ps := &http.Server{Handler: h.pages, ReadHeaderTimeout: 10 * time.Second}
+	is := &http.Server{Handler: h.recv, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = ps.Serve(pl) }()
+	go func() { _ = is.Serve(il) }()
+	return h, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = ps.Shutdown(ctx)
+		_ = is.Shutdown(ctx)
+	}, nil
+}
+
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad size %q in -services", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "compare:", err)
+	os.Exit(2)
+}

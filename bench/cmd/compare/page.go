@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/traefikpage"
+)
+
+// page is one Traefik scrape, generated once and served to every tool, so
+// the tools compared in a run parse byte-identical input.
+type page struct {
+	raw     []byte
+	gz      []byte // raw gzipped at BestSpeed, as promhttp answers Accept-Encoding: gzip
+	samples int    // sample lines (every family)
+	traefik int    // sample lines of traefik_* families
+}
+
+// pageBook holds the pages of one size, by scrape number. Page k has the
+// counters of Traefik after k intervals; a tool's k-th scrape gets page k.
+type pageBook struct {
+	services int
+	gzip     bool
+
+	mu    sync.Mutex
+	pages []*page
+}
+
+func newPageBook(services int, gzipPages bool) *pageBook {
+	return &pageBook{services: services, gzip: gzipPages}
+}
+
+// get returns page k, generating it (and every earlier one) if needed.
+func (b *pageBook) get(k int) *page {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for len(b.pages) <= k {
+		b.pages = append(b.pages, b.make(len(b.pages)))
+	}
+	return b.pages[k]
+}
+
+func (b *pageBook) make(round int) *page {
+	raw := traefikpage.Generate(b.services, round)
+	p := &page{raw: raw}
+	p.samples, p.traefik = countSamples(raw)
+	if b.gzip {
+		var buf bytes.Buffer
+		buf.Grow(len(raw) / 8)
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		_, _ = zw.Write(raw)
+		_ = zw.Close()
+		p.gz = buf.Bytes()
+	}
+	return p
+}
+
+// countSamples counts the sample lines of a text exposition.
+func countSamples(b []byte) (all, traefik int) {
+	for len(b) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			line, b = b, nil
+		}
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		all++
+		if bytes.HasPrefix(line, []byte("traefik_")) {
+			traefik++
+		}
+	}
+	return all, traefik
+}
+
+// scrape is one page served to the tool under test.
+type scrape struct {
+	Arrived time.Time
+	Round   int
+	Gzipped bool
+	// CPU is the tool's CPU time when the request arrived, zero if unknown.
+	CPU time.Duration
+}
+
+// pageServer serves the pages of a book in order: the n-th request of a run
+// gets page n, as a Traefik whose counters grow between scrapes.
+type pageServer struct {
+	book *pageBook
+	// cpu, when set, reads the tool's CPU time; it is sampled on every scrape.
+	cpu func() time.Duration
+
+	mu      sync.Mutex
+	next    int
+	scrapes []scrape
+}
+
+func (s *pageServer) reset(book *pageBook, cpu func() time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.book, s.cpu, s.next, s.scrapes = book, cpu, 0, nil
+}
+
+func (s *pageServer) served() []scrape {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]scrape(nil), s.scrapes...)
+}
+
+func (s *pageServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path != "/metrics" {
+		http.NotFound(w, req)
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	book, cpu, round := s.book, s.cpu, s.next
+	s.next++
+	s.mu.Unlock()
+	var used time.Duration
+	if cpu != nil {
+		used = cpu()
+	}
+	p := book.get(round)
+
+	body := p.raw
+	gz := p.gz != nil && acceptsGzip(req.Header.Get("Accept-Encoding"))
+	if gz {
+		body = p.gz
+		w.Header().Set("Content-Encoding", "gzip")
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
+
+	s.mu.Lock()
+	s.scrapes = append(s.scrapes, scrape{Arrived: now, Round: round, Gzipped: gz, CPU: used})
+	s.mu.Unlock()
+}
+
+func acceptsGzip(h string) bool {
+	for _, part := range strings.Split(h, ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.TrimSpace(q) != "q=0" {
+			return true
+		}
+	}
+	return false
+}

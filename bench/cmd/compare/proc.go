@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// userHZ is the unit of utime/stime in /proc/PID/stat. It is 100 on every
+// Linux this runs on (USER_HZ is fixed by the ABI, unlike CONFIG_HZ).
+const userHZ = 100
+
+// procCPU reads the user+system CPU time of a live process from
+// /proc/PID/stat; it counts every thread, exited ones included. It returns
+// 0 when the process is gone.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name is in parentheses and may hold spaces: skip past it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// After ")" come: state(3) ppid(4) ... utime(14) stime(15); f[0] is field 3.
+	if len(f) < 13 {
+		return 0
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(ut+st) * time.Second / userHZ
+}
+
+// procMem reads the resident set now and its peak (VmRSS, VmHWM) in bytes.
+func procMem(pid int) (rss, hwm int64) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "VmRSS":
+			rss = parseKB(v)
+		case "VmHWM":
+			hwm = parseKB(v)
+		}
+	}
+	return rss, hwm
+}
+
+func parseKB(v string) int64 {
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[0], 10, 64)
+	return n << 10
+}
+
+// exitUsage is what the kernel accounted to a child that has been waited for.
+type exitUsage struct {
+	CPU     time.Duration // user + system
+	User    time.Duration
+	System  time.Duration
+	MaxRSS  int64 // bytes
+	ExitErr string
+}
+
+func usageOf(st *os.ProcessState) (exitUsage, error) {
+	ru, ok := st.SysUsage().(*syscall.Rusage)
+	if !ok || ru == nil {
+		return exitUsage{}, fmt.Errorf("no rusage for pid %d", st.Pid())
+	}
+	u := exitUsage{
+		User:   time.Duration(ru.Utime.Nano()),
+		System: time.Duration(ru.Stime.Nano()),
+		MaxRSS: ru.Maxrss << 10, // Linux reports KiB
+	}
+	u.CPU = u.User + u.System
+	return u, nil
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// result is one tool's run against one page size.
+type result struct {
+	Tool     string
+	Services int
+	Round    int
+
+	SamplesPerScrape int // every sample on the page
+	TraefikPerScrape int // samples of traefik_* families
+	Scrapes          int
+	Wall             time.Duration
+
+	Usage exitUsage // from rusage after exit: whole life, start and stop included
+	// SteadyCPU is the CPU between the arrival of scrape 2 and of the last
+	// scrape, divided by the scrapes in between: start-up, the first scrape
+	// (no deltas yet) and shutdown are left out. Zero with fewer than 3 scrapes.
+	SteadyCPU time.Duration
+	Writes    writeCounts
+}
+
+// cpuPerMSamples is CPU seconds per million samples scraped: the steady
+// figure when there is one, else the whole-life one.
+func (r result) cpuPerMSamples() float64 {
+	per := r.SteadyCPU
+	if per == 0 && r.Scrapes > 0 {
+		per = r.Usage.CPU / time.Duration(r.Scrapes)
+	}
+	if r.SamplesPerScrape == 0 {
+		return 0
+	}
+	return per.Seconds() / float64(r.SamplesPerScrape) * 1e6
+}
+
+// totalCPUPerMSamples counts the whole life of the process.
+func (r result) totalCPUPerMSamples() float64 {
+	n := float64(r.Scrapes) * float64(r.SamplesPerScrape)
+	if n == 0 {
+		return 0
+	}
+	return r.Usage.CPU.Seconds() / n * 1e6
+}
+
+// harness owns the two loopback servers shared by every run.
+type harness struct {
+	pages              *pageServer
+	recv               *receiver
+	pageURL, influxURL string
+	outDir             string
+	log                io.Writer
+}
+
+// runTool starts t, lets it scrape `scrapes` pages of book, stops it with
+// SIGTERM (so it flushes what it holds) and reports what it cost.
+func (h *harness) runTool(ctx context.Context, t tool, book *pageBook, scrapes int, interval time.Duration, gzipOut bool, round int) (result, error) {
+	res := result{Tool: t.Name, Services: book.services, Round: round}
+	// Generate every page before the tool starts: the page server must not
+	// make a tool wait, and generation must not compete with it for CPU.
+	first := book.get(0)
+	book.get(scrapes + 2)
+	res.SamplesPerScrape, res.TraefikPerScrape = first.samples, first.traefik
+
+	dir := filepath.Join(h.outDir, fmt.Sprintf("s%d-r%d", book.services, round))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, err
+	}
+	listen, err := freeLoopbackAddr()
+	if err != nil {
+		return res, err
+	}
+	cmd, logf, err := t.command(runSetup{
+		PageURL:    h.pageURL,
+		InfluxURL:  h.influxURL,
+		Interval:   interval,
+		Gzip:       gzipOut,
+		BatchSize:  5000,
+		MaxMetrics: first.samples,
+		Listen:     listen,
+		Dir:        dir,
+	})
+	if err != nil {
+		return res, err
+	}
+	defer logf.Close()
+
+	h.recv.reset()
+	var pid int
+	h.pages.reset(book, func() time.Duration { return procCPU(pid) })
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return res, fmt.Errorf("start %s: %w", t.Name, err)
+	}
+	pid = cmd.Process.Pid
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	// Each scrape is at most an interval apart; allow start-up and slack.
+	deadline := time.NewTimer(time.Duration(scrapes+3)*interval + 30*time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			<-exited
+			return res, ctx.Err()
+		case err := <-exited:
+			return res, fmt.Errorf("%s exited early (%v); see %s", t.Name, err, logf.Name())
+		case <-deadline.C:
+			_ = cmd.Process.Kill()
+			<-exited
+			return res, fmt.Errorf("%s: only %d of %d scrapes in time; see %s", t.Name, len(h.pages.served()), scrapes, logf.Name())
+		case <-tick.C:
+			if len(h.pages.served()) >= scrapes {
+				break wait
+			}
+		}
+	}
+	// Let the last scrape be converted and written before asking the tool to
+	// stop, so no tool is judged on work it was interrupted in: wait until
+	// it has used no CPU for a moment, but not into the next interval.
+	waitIdle(pid, interval*3/4)
+
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	var waitErr error
+	select {
+	case waitErr = <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		waitErr = <-exited
+	}
+	res.Wall = time.Since(start)
+	u, err := usageOf(cmd.ProcessState)
+	if err != nil {
+		return res, err
+	}
+	if waitErr != nil {
+		u.ExitErr = waitErr.Error()
+	}
+	res.Usage = u
+
+	served := h.pages.served()
+	res.Scrapes = len(served)
+	if n := len(served); n >= 3 && served[1].CPU > 0 && served[n-1].CPU > served[1].CPU {
+		res.SteadyCPU = (served[n-1].CPU - served[1].CPU) / time.Duration(n-2)
+	}
+	res.Writes = h.recv.counts()
+	return res, nil
+}
+
+// waitIdle returns once pid has used no CPU for 300 ms, or after limit.
+func waitIdle(pid int, limit time.Duration) {
+	end := time.Now().Add(limit)
+	last := procCPU(pid)
+	quietSince := time.Now()
+	for time.Now().Before(end) {
+		time.Sleep(50 * time.Millisecond)
+		if c := procCPU(pid); c != last {
+			last, quietSince = c, time.Now()
+			continue
+		}
+		if time.Since(quietSince) >= 300*time.Millisecond {
+			return
+		}
+	}
+}
+
+// sidecarResult is the bridge left running on a small page at a long interval.
+type sidecarResult struct {
+	Services     int
+	Interval     time.Duration
+	Scrapes      int
+	Window       time.Duration // first scrape to end
+	WindowCPU    time.Duration // CPU used in that window
+	RSS, PeakRSS int64         // VmRSS and VmHWM just before stopping
+	Usage        exitUsage
+	Writes       writeCounts
+}
+
+func (s sidecarResult) coreShare() float64 {
+	if s.Window <= 0 {
+		return 0
+	}
+	return s.WindowCPU.Seconds() / s.Window.Seconds()
+}
+
+// runSidecar runs the bridge alone for d and reports its CPU share and RSS.
+func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interval, d time.Duration) (sidecarResult, error) {
+	res := sidecarResult{Services: book.services, Interval: interval}
+	book.get(int(d/interval) + 3)
+	dir := filepath.Join(h.outDir, "sidecar")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, err
+	}
+	listen, err := freeLoopbackAddr()
+	if err != nil {
+		return res, err
+	}
+	cmd, logf, err := t.command(runSetup{
+		PageURL: h.pageURL, InfluxURL: h.influxURL, Interval: interval, Gzip: true,
+		BatchSize: 5000, MaxMetrics: book.get(0).samples, Listen: listen, Dir: dir,
+	})
+	if err != nil {
+		return res, err
+	}
+	defer logf.Close()
+	h.recv.reset()
+	var pid int
+	h.pages.reset(book, func() time.Duration { return procCPU(pid) })
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	pid = cmd.Process.Pid
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	select {
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		<-exited
+		return res, ctx.Err()
+	case err := <-exited:
+		return res, fmt.Errorf("bridge exited early (%v); see %s", err, logf.Name())
+	case <-time.After(d):
+	}
+	end := time.Now()
+	endCPU := procCPU(pid)
+	res.RSS, res.PeakRSS = procMem(pid)
+	served := h.pages.served()
+	res.Scrapes = len(served)
+	if len(served) > 0 {
+		res.Window = end.Sub(served[0].Arrived)
+		res.WindowCPU = endCPU - served[0].CPU
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	if u, err := usageOf(cmd.ProcessState); err == nil {
+		res.Usage = u
+	}
+	res.Writes = h.recv.counts()
+	return res, nil
+}
+
+// profileBridge fetches a CPU profile from a running bridge's pprof endpoint,
+// when it has one, while it scrapes.
+func fetchProfile(ctx context.Context, listen string, seconds int, out string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds+10)*time.Second)
+	defer cancel()
+	u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", listen, seconds)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, io.LimitReader(resp.Body, 64<<20)); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
