@@ -70,8 +70,7 @@ func runBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	// write (Traefik down, first scrape a baseline).
 	g.Go(func() error { pingEvery(gctx, sk, cfg.Traefik.Interval); return nil })
 	if cfg.SelfMetrics.Write {
-		host, _ := os.Hostname()
-		sm := newSelfMetrics(cfg, reg, q, host, log)
+		sm := newSelfMetrics(cfg, reg, q, hostname(), log)
 		g.Go(func() error { return sm.Run(gctx) })
 	}
 	if srv != nil {
@@ -109,6 +108,16 @@ func runBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		_ = srv.Shutdown(shutCtx)
 	}
 	return runErr
+}
+
+// hostname is the host tag's value, as the collector writes it: $HOSTNAME
+// when set (a Kubernetes pod's name), else the kernel's host name.
+func hostname() string {
+	if h := os.Getenv("HOSTNAME"); h != "" {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
 }
 
 // quiet turns the cancellation a part returns when asked to stop into nil, so
