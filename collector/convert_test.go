@@ -489,3 +489,94 @@ func TestNewConverterErrors(t *testing.T) {
 	_, err := NewConverter(ok)
 	require.NoError(t, err)
 }
+
+func TestAppendEscaped(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		meas, ok       bool
+	}{
+		{"plain", "abc", "abc", false, true},
+		{"tag specials", "a b,c=d", `a\ b\,c\=d`, false, true},
+		{"measurement keeps =", "a b,c=d", `a\ b\,c=d`, true, true},
+		{"inner backslash is literal", `a\b`, `a\b`, false, true},
+		{"UTF-8", "日本", "日本", false, true},
+		{"trailing backslash", `a\`, "", false, false},
+		{"newline", "a\nb", "", false, false},
+		{"DEL", "a\x7fb", "", false, false},
+		{"invalid UTF-8", "a\xffb", "", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cls := &tagClass
+			if tt.meas {
+				cls = &measClass
+			}
+			got, ok := appendEscaped([]byte("x"), []byte(tt.in), cls)
+			require.Equal(t, tt.ok, ok)
+			if ok {
+				require.Equal(t, "x"+tt.want, string(got))
+			}
+		})
+	}
+}
+
+// FuzzConvert checks that whatever page the parser accepts, every schema
+// writes line protocol the reference decoder reads, with float fields only.
+func FuzzConvert(f *testing.F) {
+	for _, p := range readScrapes(f) {
+		f.Add([]byte(p))
+	}
+	f.Add([]byte("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n"))
+	f.Add([]byte("# TYPE s summary\ns{quantile=\"0.5\",a=\"x y\"} 1\ns_sum 3\ns_count 2\n"))
+	f.Fuzz(func(t *testing.T, page []byte) {
+		for _, schema := range []string{"traefik", "prometheus", "telegraf"} {
+			c, err := NewConverter(ConvertOptions{Schema: schema, Precision: time.Second, Tags: map[string]string{"host": "h"}, URL: "http://x:1/m"})
+			require.NoError(t, err)
+			p := NewParser()
+			for i := range 2 {
+				p.Reset(page)
+				out, st, err := c.Convert(p, t0.Add(time.Duration(i)*time.Second), nil)
+				pts := decodeLP(t, out)
+				require.Equal(t, st.Points, len(pts))
+				if err != nil {
+					return
+				}
+			}
+		}
+	})
+}
+
+func FuzzUnmarshalState(f *testing.F) {
+	c, err := NewConverter(ConvertOptions{Schema: "traefik", Precision: time.Second})
+	require.NoError(f, err)
+	pages := readScrapes(f)
+	for i, page := range pages {
+		p := NewParser()
+		p.Reset([]byte(page))
+		_, _, err := c.Convert(p, t0.Add(time.Duration(i)*time.Second), nil)
+		require.NoError(f, err)
+		b, err := c.MarshalState()
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := NewConverter(ConvertOptions{Schema: "traefik", Precision: time.Second})
+		require.NoError(t, err)
+		if c.UnmarshalState(b) != nil {
+			return
+		}
+		// A state that loads saves to bytes that load to the same state,
+		// and converts.
+		again, err := c.MarshalState()
+		require.NoError(t, err)
+		require.NoError(t, c.UnmarshalState(again))
+		third, err := c.MarshalState()
+		require.NoError(t, err)
+		require.Equal(t, again, third)
+		p := NewParser()
+		p.Reset([]byte(pages[1]))
+		out, _, err := c.Convert(p, t0, nil)
+		require.NoError(t, err)
+		decodeLP(t, out)
+	})
+}
