@@ -1,0 +1,300 @@
+package collector
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+)
+
+// Scraper fetches Traefik's metrics page over HTTP(S) with the
+// authentication, TLS setup, deadline and size limit of a config.Traefik. It
+// is safe for concurrent use; each goroutine passes its own buffer.
+type Scraper struct {
+	client    *http.Client
+	transport *http.Transport
+	timeout   time.Duration
+	maxBody   int64
+	header    http.Header // extra headers, fixed at construction
+	host      string      // a "Host" header, which net/http takes from req.Host
+	username  string
+	password  string
+	bearer    string
+	gzips     sync.Pool // *gzip.Reader
+}
+
+// StatusError is a scrape answered with a status other than 2xx.
+type StatusError struct {
+	Code   int
+	Status string
+}
+
+func (e *StatusError) Error() string { return "unexpected HTTP status " + e.Status }
+
+// TooLargeError is a body (after decompression) over traefik.max_body.
+type TooLargeError struct {
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("body larger than traefik.max_body (%s)", config.Size(e.Limit))
+}
+
+// acceptHeader asks for the text format: the parser reads nothing else, and
+// Traefik would otherwise be free to pick protobuf.
+const acceptHeader = "text/plain;version=0.0.4"
+
+// NewScraper builds a scraper with its own transport. It reads the CA,
+// client certificate, password and token files now, so a missing file fails
+// at start rather than at every scrape.
+func NewScraper(cfg config.Traefik) (*Scraper, error) {
+	tlsCfg, err := clientTLS(cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("traefik.tls: %w", err)
+	}
+	s := &Scraper{
+		timeout:  cfg.Timeout,
+		maxBody:  int64(cfg.MaxBody),
+		header:   http.Header{},
+		username: cfg.Username,
+		password: string(cfg.Password),
+		bearer:   string(cfg.BearerToken),
+	}
+	if s.timeout <= 0 {
+		return nil, errors.New("traefik.timeout: must be positive")
+	}
+	if s.maxBody <= 0 {
+		return nil, errors.New("traefik.max_body: must be positive")
+	}
+	if cfg.PasswordFile != "" {
+		if s.password, err = readSecretFile(cfg.PasswordFile); err != nil {
+			return nil, fmt.Errorf("traefik.password_file: %w", err)
+		}
+	}
+	if cfg.BearerTokenFile != "" {
+		if s.bearer, err = readSecretFile(cfg.BearerTokenFile); err != nil {
+			return nil, fmt.Errorf("traefik.bearer_token_file: %w", err)
+		}
+	}
+	if s.bearer != "" && (s.username != "" || s.password != "") {
+		return nil, errors.New("traefik: a bearer token cannot be combined with a username/password")
+	}
+	for k, v := range cfg.Headers {
+		if strings.EqualFold(k, "Host") {
+			s.host = v
+			continue
+		}
+		s.header.Set(k, v)
+	}
+	s.transport = &http.Transport{
+		// No proxy: the bridge scrapes a Traefik next to it, and an
+		// HTTP(S)_PROXY meant for other traffic must not capture that.
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   cfg.Timeout,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		TLSClientConfig:     tlsCfg,
+		TLSHandshakeTimeout: cfg.Timeout,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     90 * time.Second,
+		// Decompression is ours, so that max_body bounds the decompressed
+		// size and the gzip reader is reused.
+		DisableCompression: true,
+	}
+	s.client = &http.Client{Transport: s.transport}
+	return s, nil
+}
+
+// readSecretFile reads a password or token file without its final line end.
+// Its errors name the file, never the content.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return v, nil
+}
+
+func clientTLS(c config.TLS) (*tls.Config, error) {
+	t := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         c.ServerName,
+		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // the operator asked for it
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file: no PEM certificate in %s", c.CAFile)
+		}
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return nil, errors.New("cert_file and key_file go together")
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cert_file/key_file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+// Close releases idle connections.
+func (s *Scraper) Close() { s.transport.CloseIdleConnections() }
+
+// Scrape fetches url and returns its body appended to buf[:0], so a caller
+// that passes back the previous result reads the next page without
+// allocating. Errors are a *StatusError, a *TooLargeError or a transport
+// error; ErrorKind names them for a self-metric. They never carry
+// credentials.
+func (s *Scraper) Scrape(ctx context.Context, url string, buf []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return buf[:0], fmt.Errorf("scrape %s: %w", config.Redact(url), err)
+	}
+	for k, v := range s.header {
+		req.Header[k] = v
+	}
+	if s.host != "" {
+		req.Host = s.host
+	}
+	req.Header.Set("Accept", acceptHeader)
+	req.Header.Set("Accept-Encoding", "gzip")
+	req.Header.Set("User-Agent", "traefik-influxdb-bridge")
+	switch {
+	case s.bearer != "":
+		req.Header.Set("Authorization", "Bearer "+s.bearer)
+	case s.username != "" || s.password != "":
+		req.SetBasicAuth(s.username, s.password)
+	}
+
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return buf[:0], err // *url.Error names the URL without its password
+	}
+	defer func() {
+		// Drain a little so the connection can be reused, then close.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+	}()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return buf[:0], fmt.Errorf("scrape %s: %w", config.Redact(url), &StatusError{Code: resp.StatusCode, Status: resp.Status})
+	}
+	if ct := resp.Header.Get("Content-Type"); strings.Contains(ct, "protobuf") {
+		return buf[:0], fmt.Errorf("scrape %s: content type %q is not the text format", config.Redact(url), ct)
+	}
+
+	var body io.Reader = resp.Body
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		zr, _ := s.gzips.Get().(*gzip.Reader)
+		if zr == nil {
+			zr = new(gzip.Reader)
+		}
+		if err := zr.Reset(resp.Body); err != nil {
+			return buf[:0], fmt.Errorf("scrape %s: gzip: %w", config.Redact(url), err)
+		}
+		defer s.gzips.Put(zr)
+		body = zr
+	} else if resp.ContentLength > s.maxBody {
+		return buf[:0], fmt.Errorf("scrape %s: %w", config.Redact(url), &TooLargeError{Limit: s.maxBody})
+	} else if resp.ContentLength > int64(cap(buf)) {
+		buf = make([]byte, 0, resp.ContentLength)
+	}
+	buf, err = readLimited(body, buf[:0], s.maxBody)
+	if err != nil {
+		return buf[:0], fmt.Errorf("scrape %s: %w", config.Redact(url), err)
+	}
+	return buf, nil
+}
+
+// readLimited appends r to buf and fails with a *TooLargeError past limit.
+func readLimited(r io.Reader, buf []byte, limit int64) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		room := buf[len(buf):cap(buf)]
+		if over := int64(len(buf)) + int64(len(room)) - (limit + 1); over > 0 {
+			room = room[:int64(len(room))-over]
+		}
+		n, err := r.Read(room)
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, &TooLargeError{Limit: limit}
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// ErrorKind names the class of a Scrape error for a self-metric label: "ok",
+// "timeout", "canceled", "connect", "tls", "http_4xx", "http_5xx" (and
+// "http_3xx", "http_1xx"), "too_large" or "error".
+func ErrorKind(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("http_%dxx", se.Code/100)
+	}
+	var tl *TooLargeError
+	if errors.As(err, &tl) {
+		return "too_large"
+	}
+	if errors.Is(err, context.Canceled) {
+		return "canceled"
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return "timeout"
+	}
+	var (
+		cv  *tls.CertificateVerificationError
+		rh  tls.RecordHeaderError
+		ua  x509.UnknownAuthorityError
+		hn  x509.HostnameError
+		ci  x509.CertificateInvalidError
+		alt tls.AlertError
+	)
+	var op *net.OpError
+	if errors.As(err, &cv) || errors.As(err, &rh) || errors.As(err, &ua) || errors.As(err, &hn) ||
+		errors.As(err, &ci) || errors.As(err, &alt) || (errors.As(err, &op) && op.Op == "remote error") {
+		// "remote error" is an alert from the server: a client certificate
+		// refused or missing, no common version or cipher.
+		return "tls"
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) || (errors.As(err, &op) && op.Op == "dial") {
+		return "connect"
+	}
+	return "error"
+}
