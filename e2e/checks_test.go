@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"maps"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,24 +97,18 @@ func cumulative(s harness.Samples) map[string]float64 {
 	return out
 }
 
-func without(m map[string]float64, drop func(string) bool) map[string]float64 {
-	out := maps.Clone(m)
-	maps.DeleteFunc(out, func(k string, _ float64) bool { return drop(k) })
-	return out
-}
+// instanceOf is the instance tag the bridge gives a target when it scrapes
+// several: the target's host:port.
+func instanceOf(tr *harness.Traefik) string { return tr.Entrypoints["metrics"] }
 
-// instanceOf is the instance tag the bridge gives a target: its host:port.
-func instanceOf(t testing.TB, tr *harness.Traefik) string {
-	t.Helper()
-	return tr.Entrypoints["metrics"]
-}
+// hostName is the bridges' $HOSTNAME, which the collector writes as the host
+// tag of every point.
+const hostName = "e2e-host"
 
-// bridgeTags are the tags the bridge adds to every point of this machine.
-func bridgeTags(t testing.TB, extra map[string]string) map[string]string {
-	t.Helper()
-	host, err := os.Hostname()
-	require.NoError(t, err)
-	tags := map[string]string{"host": host}
+// bridgeTags are the tags the bridge adds to every point: host, and extra
+// (the tags of the configuration file).
+func bridgeTags(extra map[string]string) map[string]string {
+	tags := map[string]string{"host": hostName}
 	maps.Copy(tags, extra)
 	return tags
 }
@@ -124,7 +117,16 @@ func bridgeTags(t testing.TB, extra map[string]string) map[string]string {
 // Prometheus-named series values.
 type reader func(ctx context.Context) (map[string]harness.Samples, error)
 
-func read(srv *influxtest.Server, db, q string, conv func([]harness.Row) ([]harness.Sample, error), tags map[string]string) reader {
+// instanceTag is the instance tag of the suite's bridges: empty with a single
+// Traefik (the collector adds it only with several), "instance" with several.
+func instanceTag(traefiks int) string {
+	if traefiks > 1 {
+		return "instance"
+	}
+	return ""
+}
+
+func read(srv *influxtest.Server, db, q string, conv func([]harness.Row) ([]harness.Sample, error), inst string, tags map[string]string) reader {
 	return func(ctx context.Context) (map[string]harness.Samples, error) {
 		rows, err := harness.QueryRows(ctx, srv, db, q)
 		if err != nil {
@@ -134,32 +136,32 @@ func read(srv *influxtest.Server, db, q string, conv func([]harness.Row) ([]harn
 		if err != nil {
 			return nil, err
 		}
-		return harness.ByInstance(samples, "instance", tags)
+		return harness.ByInstance(samples, inst, tags)
 	}
 }
 
 // traefikCounts reads sum(count) of every traefik-schema series.
-func traefikCounts(srv *influxtest.Server, db string, tags map[string]string) reader {
+func traefikCounts(srv *influxtest.Server, db, inst string, tags map[string]string) reader {
 	return read(srv, db, `SELECT sum("count") AS "count" FROM /^traefik\./ GROUP BY *`,
-		func(rows []harness.Row) ([]harness.Sample, error) { return harness.FromTraefikSchema(rows, "count") }, tags)
+		func(rows []harness.Row) ([]harness.Sample, error) { return harness.FromTraefikSchema(rows, "count") }, inst, tags)
 }
 
 // traefikGauges reads the last value of every traefik-schema gauge.
-func traefikGauges(srv *influxtest.Server, db string, tags map[string]string) reader {
+func traefikGauges(srv *influxtest.Server, db, inst string, tags map[string]string) reader {
 	return read(srv, db, `SELECT last("value") AS "value" FROM /^traefik\./ GROUP BY *`,
-		func(rows []harness.Row) ([]harness.Sample, error) { return harness.FromTraefikSchema(rows, "value") }, tags)
+		func(rows []harness.Row) ([]harness.Sample, error) { return harness.FromTraefikSchema(rows, "value") }, inst, tags)
 }
 
 // prometheusLast reads the last value of every prometheus-schema series.
-func prometheusLast(srv *influxtest.Server, db string, tags map[string]string) reader {
+func prometheusLast(srv *influxtest.Server, db, inst string, tags map[string]string) reader {
 	return read(srv, db, `SELECT last("value") AS "value" FROM /^traefik_/ GROUP BY *`,
 		func(rows []harness.Row) ([]harness.Sample, error) {
 			return harness.FromPrometheusSchema(rows, selfPrefix), nil
-		}, tags)
+		}, inst, tags)
 }
 
 // telegrafLast reads the last value of every field of every telegraf-schema series.
-func telegrafLast(srv *influxtest.Server, db string, tags map[string]string) reader {
+func telegrafLast(srv *influxtest.Server, db, inst string, tags map[string]string) reader {
 	return read(srv, db, `SELECT last(*) FROM /^traefik_/ GROUP BY *`,
 		func(rows []harness.Row) ([]harness.Sample, error) {
 			for _, r := range rows {
@@ -169,7 +171,7 @@ func telegrafLast(srv *influxtest.Server, db string, tags map[string]string) rea
 				}
 			}
 			return harness.FromTelegrafSchema(rows, selfPrefix), nil
-		}, tags)
+		}, inst, tags)
 }
 
 // requireEventually reads until, for each instance, the values equal want
@@ -239,6 +241,9 @@ func settle(t *testing.T, traefiks []*harness.Traefik, bridges []*harness.Bridge
 	for _, b := range bridges {
 		require.NoError(t, b.WaitScrapes(ctx, wait, 1, targets...))
 		require.NoError(t, b.WaitDrained(ctx, wait))
+		p, err := b.Progress(ctx)
+		require.NoError(t, err)
+		require.Zero(t, p.Dropped, "the bridge dropped points")
 	}
 	return finals
 }
@@ -272,5 +277,6 @@ func bridgeEnv(t testing.TB, srv *influxtest.Server, db, schema string, traefiks
 		// The outage of the InfluxDB-restart phase lasts seconds; the default
 		// backoff cap (1m) would only make the suite slower.
 		"TIB_RETRY_MAX_BACKOFF": "2s",
+		"HOSTNAME":              hostName,
 	}
 }

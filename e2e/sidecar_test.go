@@ -47,27 +47,28 @@ func TestSidecar(t *testing.T) {
 	base, err := tr.Metrics(ctx)
 	require.NoError(t, err)
 
-	inst := instanceOf(t, tr)
-	tags := bridgeTags(t, nil)
+	// One Traefik: no instance tag, so the series sit under instance "".
+	const inst = ""
+	tags := bridgeTags(nil)
 	expected := ledger{}
 	check := func(t *testing.T, final harness.Samples) {
 		t.Run("traefik schema counts equal Traefik's increase", func(t *testing.T) {
-			requireEventually(t, traefikCounts(influx, db["traefik"], tags),
+			requireEventually(t, traefikCounts(influx, db["traefik"], inst, tags),
 				map[string]map[string]float64{inst: expected.want()}, false)
 		})
 		t.Run("traefik schema gauges equal Traefik's", func(t *testing.T) {
-			requireEventually(t, traefikGauges(influx, db["traefik"], tags),
+			requireEventually(t, traefikGauges(influx, db["traefik"], inst, tags),
 				map[string]map[string]float64{inst: gauges(final)}, true)
 		})
 		t.Run("traefik schema latency quantiles are ordered", func(t *testing.T) {
 			checkLatency(t, influx, db["traefik"], tags, expected)
 		})
 		t.Run("prometheus schema equals Traefik's last scrape", func(t *testing.T) {
-			requireEventually(t, prometheusLast(influx, db["prometheus"], tags),
+			requireEventually(t, prometheusLast(influx, db["prometheus"], inst, tags),
 				map[string]map[string]float64{inst: cumulative(final)}, true)
 		})
 		t.Run("telegraf schema equals Traefik's last scrape", func(t *testing.T) {
-			requireEventually(t, telegrafLast(influx, db["telegraf"], tags),
+			requireEventually(t, telegrafLast(influx, db["telegraf"], inst, tags),
 				map[string]map[string]float64{inst: cumulative(final)}, true)
 		})
 	}
@@ -145,7 +146,6 @@ func checkLatency(t *testing.T, srv *influxtest.Server, db string, tags map[stri
 		for k := range tags {
 			delete(s.Labels, k)
 		}
-		delete(s.Labels, "instance")
 		seen[s.Key()] = true
 	}
 	want := map[string]bool{}

@@ -53,17 +53,17 @@ func TestStandalone(t *testing.T) {
 	for i, tr := range traefiks {
 		l := ledger{}
 		l.add(bases[i], finals[i])
-		wantCounts[instanceOf(t, tr)] = l.want()
-		wantGauges[instanceOf(t, tr)] = gauges(finals[i])
+		wantCounts[instanceOf(tr)] = l.want()
+		wantGauges[instanceOf(tr)] = gauges(finals[i])
 	}
-	require.NotEqual(t, wantCounts[instanceOf(t, traefiks[0])], wantCounts[instanceOf(t, traefiks[1])])
+	require.NotEqual(t, wantCounts[instanceOf(traefiks[0])], wantCounts[instanceOf(traefiks[1])])
 	// examples/bridge/standalone.yaml adds cluster=edge to every point.
-	tags := bridgeTags(t, map[string]string{"cluster": "edge"})
+	tags := bridgeTags(map[string]string{"cluster": "edge"})
 
 	t.Run("counts of each instance equal its own Traefik's increase", func(t *testing.T) {
-		requireEventually(t, traefikCounts(influx, db, tags), wantCounts, false)
+		requireEventually(t, traefikCounts(influx, db, instanceTag(len(traefiks)), tags), wantCounts, false)
 	})
 	t.Run("gauges of each instance equal its own Traefik's", func(t *testing.T) {
-		requireEventually(t, traefikGauges(influx, db, tags), wantGauges, true)
+		requireEventually(t, traefikGauges(influx, db, instanceTag(len(traefiks)), tags), wantGauges, true)
 	})
 }

@@ -17,6 +17,7 @@ import (
 const (
 	metricScrapes     = "traefik_influxdb_bridge_scrapes_total"
 	metricBufferBytes = "traefik_influxdb_bridge_buffer_bytes"
+	metricDropped     = "traefik_influxdb_bridge_points_dropped_total"
 )
 
 // BuildBridge compiles cmd/traefik-influxdb-bridge of the checkout at root
@@ -162,8 +163,10 @@ func (b *Bridge) Metrics(ctx context.Context) (Samples, error) {
 type Progress struct {
 	// Scrapes counts scrapes of each target by result ("success" or other).
 	Scrapes map[string]map[string]float64
-	// BufferBytes is what waits to be written.
+	// BufferBytes is what waits to be written, the batch in flight included.
 	BufferBytes float64
+	// Dropped counts points the bridge gave up on, whatever the reason.
+	Dropped float64
 }
 
 // Succeeded is the number of successful scrapes of target.
@@ -197,6 +200,8 @@ func (b *Bridge) Progress(ctx context.Context) (Progress, error) {
 			p.Scrapes[target][v.Labels["result"]] += v.Value
 		case metricBufferBytes:
 			p.BufferBytes += v.Value
+		case metricDropped:
+			p.Dropped += v.Value
 		}
 	}
 	return p, nil

@@ -170,9 +170,11 @@ func FromTelegrafSchema(rows []Row, selfPrefix string) []Sample {
 }
 
 // ByInstance checks that every sample carries the tags the bridge adds —
-// each of static with its value, and instanceTag — removes them, and groups
-// what is left by instance. Two samples of one instance with the same series
-// key are an error: the instances' points must stay apart.
+// each of static with its value, and instanceTag unless it is "" (the bridge
+// adds it only when it scrapes several Traefiks) — removes them, and groups
+// what is left by instance ("" without instanceTag). Two samples of one
+// instance with the same series key are an error: the instances' points must
+// stay apart.
 func ByInstance(samples []Sample, instanceTag string, static map[string]string) (map[string]Samples, error) {
 	out := map[string]Samples{}
 	var problems []string
@@ -183,11 +185,14 @@ func ByInstance(samples []Sample, instanceTag string, static map[string]string) 
 			}
 			delete(s.Labels, k)
 		}
-		inst := s.Labels[instanceTag]
-		if inst == "" {
-			problems = append(problems, fmt.Sprintf("%s: no %s tag", s.Key(), instanceTag))
+		inst := ""
+		if instanceTag != "" {
+			inst = s.Labels[instanceTag]
+			if inst == "" {
+				problems = append(problems, fmt.Sprintf("%s: no %s tag", s.Key(), instanceTag))
+			}
+			delete(s.Labels, instanceTag)
 		}
-		delete(s.Labels, instanceTag)
 		if out[inst] == nil {
 			out[inst] = Samples{}
 		}

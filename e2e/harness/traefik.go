@@ -108,11 +108,11 @@ func LaunchTraefik(ctx context.Context, opts TraefikOptions) (*Traefik, error) {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(tr.CertFile)
+	certPEM, err := os.ReadFile(tr.CertFile)
 	if err != nil {
 		return nil, err
 	}
-	pool.AppendCertsFromPEM(pem)
+	pool.AppendCertsFromPEM(certPEM)
 	tr.client = &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
