@@ -1,0 +1,440 @@
+// Package collector scrapes Traefik's Prometheus endpoints and turns every
+// scrape into InfluxDB 1.x line protocol in one of three schemas (see
+// Converter), handing it to an Appender in bounded records. A target that
+// fails is logged once per change of state and counted, never fatal.
+package collector
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+)
+
+// resolver is the part of net.Resolver a dns+http:// URL needs.
+type resolver interface {
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// Collector scrapes every configured target each traefik.interval.
+type Collector struct {
+	cfg *config.Config
+	out Appender
+	log *slog.Logger
+	// fetch and errorKind are the Scraper's; tests replace them to drive
+	// the loop under testing/synctest, where real sockets would stall the
+	// fake clock.
+	fetch     func(ctx context.Context, url string, buf []byte) ([]byte, error)
+	errorKind func(error) string
+	resolver  resolver
+	m         *metrics
+	sources   []*source
+	// instanceTag is the tag key naming a target's host:port; "" when off.
+	instanceTag string
+	staticTags  map[string]string
+}
+
+// source is one configured URL: a single target, or for dns+http(s):// the
+// targets its host name resolves to.
+type source struct {
+	raw    string
+	u      *url.URL
+	dns    bool
+	label  string // raw without credentials, for logs
+	badDNS string // last resolution error, "" when fine
+	// resolved is when the host name last resolved; its targets with that
+	// seen time are the live ones.
+	resolved time.Time
+	targets  map[string]*target
+}
+
+// target is one scraped endpoint with everything reused across scrapes.
+type target struct {
+	url      string
+	label    string // url without credentials: the metrics' target label
+	instance string // host:port
+	conv     *Converter
+	parser   *Parser
+	body     []byte
+	out      []byte
+	m        targetMetrics
+	// bad is the kind of the last failure, "" while healthy; logs are
+	// written when it changes.
+	bad       string
+	appendBad bool
+	// seen is when a dns+ resolution last returned this address.
+	seen time.Time
+}
+
+// New checks cfg and prepares every target; it scrapes nothing.
+func New(cfg *config.Config, out Appender, reg prometheus.Registerer, log *slog.Logger) (*Collector, error) {
+	sc, err := NewScraper(cfg.Traefik)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Collector{cfg: cfg, out: out, log: log, fetch: sc.Scrape, errorKind: ErrorKind, resolver: net.DefaultResolver, m: m}
+
+	c.staticTags = make(map[string]string, len(cfg.Tags)+1)
+	if cfg.HostTag != "" {
+		if h := hostname(); h != "" {
+			c.staticTags[cfg.HostTag] = h
+		} else {
+			log.Warn("no host name for the host tag; points carry none", "host_tag", cfg.HostTag)
+		}
+	}
+	// Configured tags are explicit, so they win over the host tag.
+	for k, v := range cfg.Tags {
+		c.staticTags[k] = v
+	}
+	anyDNS := false
+	for _, raw := range cfg.Traefik.URLs {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("traefik.urls: %q: %w", config.Redact(raw), err)
+		}
+		s := &source{raw: raw, u: u, label: stripUserinfo(raw), targets: map[string]*target{}}
+		if strings.HasPrefix(u.Scheme, "dns+") {
+			s.dns = true
+			anyDNS = true
+		}
+		c.sources = append(c.sources, s)
+	}
+	// With several Traefiks, the instance tag keeps their points apart; a
+	// dns+ URL is several Traefiks even when it is the only URL.
+	if cfg.InstanceTag != "" && (len(cfg.Traefik.URLs) > 1 || anyDNS) {
+		c.instanceTag = cfg.InstanceTag
+	}
+	for _, s := range c.sources {
+		if s.dns {
+			continue
+		}
+		t, err := c.newTarget(s.raw, s.u.Host)
+		if err != nil {
+			return nil, err
+		}
+		s.targets[s.raw] = t
+	}
+	return c, nil
+}
+
+// hostname is the host tag's value: $HOSTNAME when set (a Kubernetes pod's
+// name), else the kernel's host name.
+func hostname() string {
+	if h := os.Getenv("HOSTNAME"); h != "" {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+func (c *Collector) newTarget(rawURL, instance string) (*target, error) {
+	tags := make(map[string]string, len(c.staticTags)+1)
+	if c.instanceTag != "" {
+		tags[c.instanceTag] = instance
+	}
+	for k, v := range c.staticTags {
+		tags[k] = v
+	}
+	conv, err := NewConverter(ConvertOptions{
+		Schema:    c.cfg.Schema,
+		Precision: config.PrecisionDuration(c.cfg.InfluxDB.Precision),
+		Tags:      tags,
+		URL:       rawURL,
+		Include:   c.cfg.Metrics.Include,
+		Exclude:   c.cfg.Metrics.Exclude,
+		SeriesTTL: c.cfg.Traefik.SeriesTTL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	label := stripUserinfo(rawURL)
+	return &target{
+		url:      rawURL,
+		label:    label,
+		instance: instance,
+		conv:     conv,
+		parser:   NewParser(),
+		m:        c.m.forTarget(label),
+	}, nil
+}
+
+// Run scrapes every source concurrently, each on its own ticker aligned to
+// traefik.interval, until ctx is done; it then returns nil. A scrape slower
+// than the interval makes the next one start late, never two at once.
+func (c *Collector) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, s := range c.sources {
+		wg.Go(func() {
+			tick := time.NewTicker(c.cfg.Traefik.Interval)
+			defer tick.Stop()
+			for {
+				c.scrapeSource(ctx, s, time.Now(), nil)
+				if ctx.Err() != nil {
+					return
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// Once scrapes every target once and writes the line protocol to w; for the
+// traefik schema, whose first scrape is a baseline without counters, it
+// scrapes twice one interval apart and writes the second. It returns the
+// targets' failures.
+func (c *Collector) Once(ctx context.Context, w io.Writer) error {
+	rounds := 1
+	if c.cfg.Schema == config.SchemaTraefik {
+		rounds = 2
+	}
+	var errs []error
+	for r := range rounds {
+		if r > 0 {
+			t := time.NewTimer(c.cfg.Traefik.Interval)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		errs = errs[:0]
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		now := time.Now()
+		for _, s := range c.sources {
+			wg.Go(func() {
+				failed := c.scrapeSource(ctx, s, now, func(t *target, lp []byte) {
+					if r < rounds-1 {
+						return
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					if _, err := w.Write(lp); err != nil {
+						errs = append(errs, fmt.Errorf("writing the output: %w", err))
+					}
+				})
+				mu.Lock()
+				errs = append(errs, failed...)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+	}
+	return errors.Join(errs...)
+}
+
+// scrapeSource resolves s when it is a dns+ URL and scrapes its targets
+// concurrently. emit, when set, also receives each target's line protocol.
+func (c *Collector) scrapeSource(ctx context.Context, s *source, now time.Time, emit func(*target, []byte)) []error {
+	var errs []error
+	if s.dns {
+		if err := c.resolve(ctx, s, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	live := make([]*target, 0, len(s.targets))
+	for _, t := range s.targets {
+		// A dns+ address missing from the last resolution is kept for its
+		// history only.
+		if !s.dns || t.seen.Equal(s.resolved) {
+			live = append(live, t)
+		}
+	}
+	if len(live) == 1 {
+		if err := c.scrape(ctx, live[0], now, emit); err != nil {
+			errs = append(errs, err)
+		}
+		return errs
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, t := range live {
+		wg.Go(func() {
+			if err := c.scrape(ctx, t, now, emit); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// resolve brings s.targets in line with the addresses of its host name.
+// An address that disappears keeps its converter (and so its counters'
+// history) for traefik.series_ttl, in case the pod only left DNS while
+// unready. When resolution fails the known addresses are scraped.
+func (c *Collector) resolve(ctx context.Context, s *source, now time.Time) error {
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.Traefik.Timeout)
+	defer cancel()
+	addrs, err := c.resolver.LookupHost(rctx, s.u.Hostname())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if s.badDNS == "" {
+			c.log.Warn("cannot resolve the targets of a dns+ URL; scraping the addresses known", "url", s.label, "err", err, "known", len(s.targets))
+		}
+		s.badDNS = err.Error()
+		c.m.scrapes.WithLabelValues(s.label, "dns").Inc()
+		return fmt.Errorf("%s: %w", s.label, err)
+	}
+	if s.badDNS != "" {
+		c.log.Info("dns+ URL resolves again", "url", s.label, "addresses", len(addrs))
+		s.badDNS = ""
+	}
+	scheme := strings.TrimPrefix(s.u.Scheme, "dns+")
+	for _, a := range addrs {
+		host := a
+		if p := s.u.Port(); p != "" {
+			host = net.JoinHostPort(a, p)
+		} else if strings.Contains(a, ":") {
+			host = "[" + a + "]"
+		}
+		u := *s.u
+		u.Scheme, u.Host = scheme, host
+		raw := u.String()
+		t := s.targets[raw]
+		if t == nil {
+			if t, err = c.newTarget(raw, host); err != nil {
+				return err
+			}
+			s.targets[raw] = t
+			c.log.Info("new target", "url", s.label, "target", t.label)
+		}
+		t.seen = now
+	}
+	s.resolved = now
+	for k, t := range s.targets {
+		if now.Sub(t.seen) > c.cfg.Traefik.SeriesTTL {
+			delete(s.targets, k)
+			c.m.forget(t.label)
+			c.log.Info("target gone", "url", s.label, "target", t.label)
+		}
+	}
+	return nil
+}
+
+// scrape fetches, converts and appends one target's page.
+func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit func(*target, []byte)) error {
+	start := time.Now()
+	body, err := c.fetch(ctx, t.url, t.body[:0]) // the Scraper applies traefik.timeout
+	if body != nil {
+		t.body = body
+	}
+	if err != nil {
+		t.m.duration.Observe(time.Since(start).Seconds())
+		if ctx.Err() != nil {
+			return nil // shutting down: not the target's fault
+		}
+		return c.failed(t, c.errorKind(err), err)
+	}
+	t.parser.Reset(body)
+	out, st, convErr := t.conv.Convert(t.parser, now, t.out[:0])
+	t.out = out
+	t.m.duration.Observe(time.Since(start).Seconds())
+	t.m.samples.Add(float64(st.Samples))
+	for r, n := range st.Skipped {
+		if n > 0 {
+			t.m.skipped[r].Add(float64(n))
+		}
+	}
+	// Lines converted before a parse error are good and their counters are
+	// already accounted for: write them.
+	if len(out) > 0 {
+		c.append(t, out)
+		t.m.points.Add(float64(st.Points))
+		if emit != nil {
+			emit(t, out)
+		}
+	}
+	if convErr != nil {
+		return c.failed(t, "parse", convErr)
+	}
+	t.m.success.Inc()
+	t.m.lastSuccess.Set(float64(now.UnixNano()) / 1e9)
+	if t.bad != "" {
+		c.log.Info("scrape recovered", "target", t.label, "was", t.bad)
+		t.bad = ""
+	}
+	return nil
+}
+
+// failed counts a failed scrape and logs it when the failure kind changed.
+func (c *Collector) failed(t *target, kind string, err error) error {
+	c.m.scrapes.WithLabelValues(t.label, kind).Inc()
+	if t.bad != kind {
+		c.log.Warn("scrape failed", "target", t.label, "kind", kind, "err", err)
+		t.bad = kind
+	}
+	return fmt.Errorf("%s: %w", t.label, err)
+}
+
+// append hands lp to the Appender in records of at most batch.max_lines
+// lines and batch.max_bytes bytes, cut at line ends (a single longer line
+// goes alone).
+func (c *Collector) append(t *target, lp []byte) {
+	err := appendRecords(c.out, lp, c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes))
+	if err != nil {
+		t.m.appendErrors.Inc()
+		if !t.appendBad {
+			c.log.Error("the buffer refused a scrape's points", "target", t.label, "err", err)
+			t.appendBad = true
+		}
+		return
+	}
+	if t.appendBad {
+		c.log.Info("the buffer takes points again", "target", t.label)
+		t.appendBad = false
+	}
+}
+
+func appendRecords(a Appender, lp []byte, maxLines, maxBytes int) error {
+	var errs []error
+	for len(lp) > 0 {
+		end, n := 0, 0
+		for end < len(lp) && n < maxLines {
+			i := bytes.IndexByte(lp[end:], '\n')
+			next := len(lp)
+			if i >= 0 {
+				next = end + i + 1
+			}
+			if n > 0 && next > maxBytes {
+				break
+			}
+			end, n = next, n+1
+		}
+		if err := a.Append(lp[:end], n); err != nil {
+			errs = append(errs, err)
+		}
+		lp = lp[end:]
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,108 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const metricPrefix = "traefik_influxdb_bridge_"
+
+// metrics are the collector's self-metrics; every one has a target label,
+// the scraped URL without credentials.
+type metrics struct {
+	scrapes      *prometheus.CounterVec // target, result
+	duration     *prometheus.HistogramVec
+	samples      *prometheus.CounterVec
+	points       *prometheus.CounterVec
+	skipped      *prometheus.CounterVec // target, reason
+	lastSuccess  *prometheus.GaugeVec
+	appendErrors *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		scrapes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricPrefix + "scrapes_total",
+			Help: "Scrapes of Traefik by result: success, or the kind of failure.",
+		}, []string{"target", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    metricPrefix + "scrape_duration_seconds",
+			Help:    "Time to fetch, parse and convert one scrape.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}, []string{"target"}),
+		samples: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricPrefix + "samples_total",
+			Help: "Samples read from Traefik's pages.",
+		}, []string{"target"}),
+		points: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricPrefix + "points_total",
+			Help: "Line-protocol points produced from the scrapes and handed to the buffer.",
+		}, []string{"target"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricPrefix + "samples_skipped_total",
+			Help: "Samples that could not be written, by reason: nan, inf, empty_label, invalid_label.",
+		}, []string{"target", "reason"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: metricPrefix + "last_scrape_success_timestamp_seconds",
+			Help: "When the target was last scraped and converted without error (unix seconds).",
+		}, []string{"target"}),
+		appendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricPrefix + "append_errors_total",
+			Help: "Scrapes whose points the buffer refused.",
+		}, []string{"target"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.scrapes, m.duration, m.samples, m.points, m.skipped, m.lastSuccess, m.appendErrors} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, fmt.Errorf("self-metrics: %w (one collector per registry)", err)
+			}
+			return nil, fmt.Errorf("self-metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// targetMetrics are one target's children, resolved once.
+type targetMetrics struct {
+	success      prometheus.Counter
+	duration     prometheus.Observer
+	samples      prometheus.Counter
+	points       prometheus.Counter
+	skipped      [NumSkipReasons]prometheus.Counter
+	lastSuccess  prometheus.Gauge
+	appendErrors prometheus.Counter
+}
+
+func (m *metrics) forTarget(label string) targetMetrics {
+	tm := targetMetrics{
+		success:      m.scrapes.WithLabelValues(label, "success"),
+		duration:     m.duration.WithLabelValues(label),
+		samples:      m.samples.WithLabelValues(label),
+		points:       m.points.WithLabelValues(label),
+		lastSuccess:  m.lastSuccess.WithLabelValues(label),
+		appendErrors: m.appendErrors.WithLabelValues(label),
+	}
+	for r := SkipReason(0); r < NumSkipReasons; r++ {
+		tm.skipped[r] = m.skipped.WithLabelValues(label, r.String())
+	}
+	return tm
+}
+
+// forget removes a target that is gone (an address a dns+ URL no longer
+// resolves to), so that churning pods do not grow /metrics for ever.
+func (m *metrics) forget(label string) {
+	l := prometheus.Labels{"target": label}
+	m.scrapes.DeletePartialMatch(l)
+	m.duration.DeletePartialMatch(l)
+	m.samples.DeletePartialMatch(l)
+	m.points.DeletePartialMatch(l)
+	m.skipped.DeletePartialMatch(l)
+	m.lastSuccess.DeletePartialMatch(l)
+	m.appendErrors.DeletePartialMatch(l)
+}

@@ -1,0 +1,468 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+)
+
+// appendRecorder is an Appender that keeps what it is given.
+type appendRecorder struct {
+	mu      sync.Mutex
+	records []string
+	lines   []int
+	err     error
+}
+
+func (r *appendRecorder) Append(lines []byte, n int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	r.records = append(r.records, string(lines))
+	r.lines = append(r.lines, n)
+	return nil
+}
+
+func (r *appendRecorder) take() (all string, records []string, lines []int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	all = strings.Join(r.records, "")
+	records, lines = r.records, r.lines
+	r.records, r.lines = nil, nil
+	return all, records, lines
+}
+
+// syncBuffer is a log sink safe for the collector's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testConfig(urls ...string) *config.Config {
+	cfg := config.Default()
+	cfg.Traefik.URLs = urls
+	cfg.InfluxDB.Precision = "s"
+	cfg.Batch.MaxLines = 7
+	return &cfg
+}
+
+func newTestCollector(t *testing.T, cfg *config.Config, out Appender) (*Collector, *syncBuffer) {
+	t.Helper()
+	t.Setenv("HOSTNAME", "test")
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, err := New(cfg, out, prometheus.NewRegistry(), log)
+	require.NoError(t, err)
+	return c, logs
+}
+
+// tick scrapes every source once at now, as one tick of Run does.
+func tick(c *Collector, now time.Time) {
+	for _, s := range c.sources {
+		c.scrapeSource(context.Background(), s, now, nil)
+	}
+}
+
+// pageServer serves the given pages in turn, then the last one again.
+func pageServer(t *testing.T, pages ...string) *httptest.Server {
+	t.Helper()
+	var mu sync.Mutex
+	i := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		p := pages[min(i, len(pages)-1)]
+		i++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = w.Write([]byte(p))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, c.Write(&m))
+	return m.GetCounter().GetValue()
+}
+
+// TestCollectorFixtures runs the real chain (HTTP, scraper, parser,
+// converter, records) over the fixture scrapes and checks that the records
+// add up to the converter's golden files, cut as batch.max_lines asks.
+func TestCollectorFixtures(t *testing.T) {
+	pages := readScrapes(t)
+	srv := pageServer(t, pages...)
+	rec := &appendRecorder{}
+	c, _ := newTestCollector(t, testConfig(srv.URL+"/metrics"), rec)
+	for i := range pages {
+		tick(c, t0.Add(time.Duration(i)*10*time.Second))
+		all, records, lines := rec.take()
+		want, err := os.ReadFile(filepath.Join("testdata", "golden", "traefik", strings.TrimSuffix(scrapeFixtures[i], ".prom")+".lp"))
+		require.NoError(t, err)
+		require.Equal(t, string(want), all, "scrape %d", i+1)
+		for j, r := range records {
+			require.LessOrEqual(t, lines[j], 7)
+			require.Equal(t, strings.Count(r, "\n"), lines[j])
+			require.True(t, strings.HasSuffix(r, "\n"))
+		}
+	}
+	target := c.sources[0].targets[srv.URL+"/metrics"]
+	require.NotNil(t, target)
+	require.Equal(t, 3.0, counterValue(t, target.m.success))
+	require.Equal(t, float64(6+42+16), counterValue(t, target.m.points))
+}
+
+func TestAppendRecords(t *testing.T) {
+	lp := "a 1\nbb 2\nccc 3\ndddddddddd 4\ne 5\n"
+	tests := []struct {
+		name     string
+		maxLines int
+		maxBytes int
+		want     []string
+	}{
+		{"one record", 10, 1000, []string{lp}},
+		{"by lines", 2, 1000, []string{"a 1\nbb 2\n", "ccc 3\ndddddddddd 4\n", "e 5\n"}},
+		{"by bytes", 10, 12, []string{"a 1\nbb 2\n", "ccc 3\n", "dddddddddd 4\n", "e 5\n"}},
+		{"a longer line goes alone", 10, 5, []string{"a 1\n", "bb 2\n", "ccc 3\n", "dddddddddd 4\n", "e 5\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &appendRecorder{}
+			require.NoError(t, appendRecords(rec, []byte(lp), tt.maxLines, tt.maxBytes))
+			all, records, lines := rec.take()
+			require.Equal(t, lp, all)
+			require.Equal(t, tt.want, records)
+			for i, r := range records {
+				require.Equal(t, strings.Count(r, "\n"), lines[i])
+			}
+		})
+	}
+}
+
+// TestCollectorFailingTarget plays a target through good and bad answers:
+// each change of state is logged once (Warn going bad, Info recovering)
+// and every failed scrape is counted by kind; nothing is fatal.
+func TestCollectorFailingTarget(t *testing.T) {
+	good := "# TYPE traefik_open_connections gauge\ntraefik_open_connections{entrypoint=\"web\",protocol=\"TCP\"} 1\n"
+	type answer int
+	const (
+		ok answer = iota
+		status500
+		garbage
+	)
+	var mu sync.Mutex
+	var plan []answer
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		a := plan[0]
+		plan = plan[1:]
+		mu.Unlock()
+		switch a {
+		case ok:
+			_, _ = w.Write([]byte(good))
+		case status500:
+			http.Error(w, "boom", http.StatusInternalServerError)
+		case garbage:
+			_, _ = w.Write([]byte("this is { not a metrics page\n"))
+		}
+	}))
+	defer srv.Close()
+	plan = []answer{ok, status500, status500, garbage, garbage, ok, ok}
+
+	rec := &appendRecorder{}
+	c, logs := newTestCollector(t, testConfig(srv.URL+"/metrics"), rec)
+	for i := range len(plan) {
+		tick(c, t0.Add(time.Duration(i)*10*time.Second))
+	}
+	kinds := logKinds(logs.String())
+	require.Len(t, kinds, 3, "logs:\n%s", logs)
+	require.Contains(t, kinds[0], "level=WARN")
+	require.Contains(t, kinds[1], "level=WARN")
+	require.Contains(t, kinds[1], "kind=parse")
+	require.Contains(t, kinds[2], "level=INFO")
+	require.Contains(t, kinds[2], "was=parse")
+
+	require.Contains(t, kinds[0], "kind=http_5xx")
+	label := srv.URL + "/metrics"
+	require.Equal(t, 3.0, counterValue(t, c.m.scrapes.WithLabelValues(label, "success")))
+	require.Equal(t, 2.0, counterValue(t, c.m.scrapes.WithLabelValues(label, "http_5xx")))
+	require.Equal(t, 2.0, counterValue(t, c.m.scrapes.WithLabelValues(label, "parse")))
+	all, _, _ := rec.take()
+	require.Equal(t, 3, strings.Count(all, "\n"), "one gauge per good scrape")
+}
+
+// logKinds returns the log lines about scrapes going bad or recovering.
+func logKinds(logs string) []string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, `msg="scrape failed"`) || strings.Contains(l, `msg="scrape recovered"`) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func TestCollectorDownTarget(t *testing.T) {
+	// A port nothing listens on: take one and close it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	rec := &appendRecorder{}
+	c, logs := newTestCollector(t, testConfig("http://"+addr+"/metrics"), rec)
+	for i := range 3 {
+		tick(c, t0.Add(time.Duration(i)*10*time.Second))
+	}
+	kinds := logKinds(logs.String())
+	require.Len(t, kinds, 1, "logged once, not every scrape:\n%s", logs)
+	require.Contains(t, kinds[0], "level=WARN")
+	require.Contains(t, kinds[0], "kind=connect")
+	label := "http://" + addr + "/metrics"
+	require.Equal(t, 3.0, counterValue(t, c.m.scrapes.WithLabelValues(label, "connect")))
+	all, _, _ := rec.take()
+	require.Empty(t, all)
+}
+
+func TestCollectorAppendError(t *testing.T) {
+	srv := pageServer(t, "# TYPE g gauge\ng 1\n")
+	rec := &appendRecorder{err: errors.New("disk full")}
+	cfg := testConfig(srv.URL + "/metrics")
+	cfg.Metrics.Include = nil
+	c, logs := newTestCollector(t, cfg, rec)
+	for i := range 3 {
+		tick(c, t0.Add(time.Duration(i)*10*time.Second))
+	}
+	rec.mu.Lock()
+	rec.err = nil
+	rec.mu.Unlock()
+	tick(c, t0.Add(30*time.Second))
+	target := c.sources[0].targets[srv.URL+"/metrics"]
+	require.Equal(t, 3.0, counterValue(t, target.m.appendErrors))
+	require.Equal(t, 1, strings.Count(logs.String(), "level=ERROR"), "logs:\n%s", logs)
+	require.Equal(t, 1, strings.Count(logs.String(), `msg="the buffer takes points again"`))
+	all, _, _ := rec.take()
+	require.Equal(t, "g,host=test value=1 1700000030\n", all)
+}
+
+func TestCollectorInstanceTags(t *testing.T) {
+	page := "# TYPE g gauge\ng 1\n"
+	a, b := pageServer(t, page), pageServer(t, page)
+	tests := []struct {
+		name     string
+		urls     []string
+		instance string
+		want     []string
+	}{
+		{"one URL: no instance tag", []string{a.URL}, "instance",
+			[]string{"g,host=test value=1 1700000000\n"}},
+		{"several URLs: instance tag", []string{a.URL, b.URL}, "instance",
+			[]string{"g,host=test,instance=" + a.Listener.Addr().String() + " value=1 1700000000\n",
+				"g,host=test,instance=" + b.Listener.Addr().String() + " value=1 1700000000\n"}},
+		{"several URLs, instance_tag empty", []string{a.URL, b.URL}, "",
+			[]string{"g,host=test value=1 1700000000\n", "g,host=test value=1 1700000000\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(tt.urls...)
+			cfg.Metrics.Include = nil
+			cfg.InstanceTag = tt.instance
+			rec := &appendRecorder{}
+			c, _ := newTestCollector(t, cfg, rec)
+			tick(c, t0)
+			_, records, _ := rec.take()
+			require.ElementsMatch(t, tt.want, records)
+		})
+	}
+}
+
+// fakeResolver answers LookupHost from a table that tests change.
+type fakeResolver struct {
+	mu    sync.Mutex
+	addrs []string
+	err   error
+}
+
+func (f *fakeResolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.addrs...), f.err
+}
+
+func TestCollectorDNSTargets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig("dns+http://traefik-headless.ingress.svc:9100/metrics")
+		cfg.Metrics.Include = nil
+		cfg.Traefik.SeriesTTL = time.Minute
+		rec := &appendRecorder{}
+		c, logs := newTestCollector(t, cfg, rec)
+		res := &fakeResolver{addrs: []string{"10.0.0.1", "10.0.0.2"}}
+		c.resolver = res
+		var mu sync.Mutex
+		var fetched []string
+		c.fetch = func(ctx context.Context, url string, buf []byte) ([]byte, error) {
+			mu.Lock()
+			fetched = append(fetched, url)
+			mu.Unlock()
+			return append(buf, "# TYPE g gauge\ng 1\n"...), nil
+		}
+		took := func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			f := fetched
+			fetched = nil
+			return f
+		}
+
+		tick(c, t0)
+		require.ElementsMatch(t, []string{"http://10.0.0.1:9100/metrics", "http://10.0.0.2:9100/metrics"}, took())
+		_, records, _ := rec.take()
+		require.ElementsMatch(t, []string{
+			"g,host=test,instance=10.0.0.1:9100 value=1 1700000000\n",
+			"g,host=test,instance=10.0.0.2:9100 value=1 1700000000\n",
+		}, records)
+
+		// 10.0.0.2 leaves DNS: no longer scraped, but remembered for the TTL.
+		res.mu.Lock()
+		res.addrs = []string{"10.0.0.1"}
+		res.mu.Unlock()
+		tick(c, t0.Add(10*time.Second))
+		require.Equal(t, []string{"http://10.0.0.1:9100/metrics"}, took())
+		require.Len(t, c.sources[0].targets, 2)
+		tick(c, t0.Add(2*time.Minute))
+		require.Len(t, c.sources[0].targets, 1, "forgotten after traefik.series_ttl")
+		require.Equal(t, []string{"http://10.0.0.1:9100/metrics"}, took())
+
+		// Resolution fails: the known address is scraped, logged once.
+		res.mu.Lock()
+		res.err = errors.New("no such host")
+		res.mu.Unlock()
+		tick(c, t0.Add(3*time.Minute))
+		tick(c, t0.Add(4*time.Minute))
+		require.Equal(t, []string{"http://10.0.0.1:9100/metrics", "http://10.0.0.1:9100/metrics"}, took())
+		require.Equal(t, 1, strings.Count(logs.String(), "cannot resolve"), "logs:\n%s", logs)
+	})
+}
+
+// TestCollectorRunInterval checks the loop on a fake clock: scrapes on the
+// interval, a slow scrape delays the next instead of stacking another one
+// beside it, and cancelling returns nil.
+func TestCollectorRunInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig("http://127.0.0.1:9/metrics")
+		cfg.Metrics.Include = nil
+		rec := &appendRecorder{}
+		c, _ := newTestCollector(t, cfg, rec)
+		start := time.Now()
+		var mu sync.Mutex
+		var starts []time.Duration
+		running := 0
+		c.fetch = func(ctx context.Context, url string, buf []byte) ([]byte, error) {
+			mu.Lock()
+			running++
+			n := len(starts)
+			starts = append(starts, time.Since(start))
+			concurrent := running
+			mu.Unlock()
+			if concurrent > 1 {
+				return nil, fmt.Errorf("%d scrapes at once", concurrent)
+			}
+			if n == 1 {
+				time.Sleep(25 * time.Second) // a scrape slower than two intervals
+			}
+			mu.Lock()
+			running--
+			mu.Unlock()
+			return append(buf, "# TYPE g gauge\ng 1\n"...), nil
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		time.Sleep(55 * time.Second)
+		synctest.Wait()
+		cancel()
+		require.NoError(t, <-done)
+
+		mu.Lock()
+		defer mu.Unlock()
+		s := time.Second
+		// Ticks at 10, 20, 30...: the scrape of 10s ends at 35s; the tick
+		// of 20s waited for it (30s was dropped), then 40s and 50s.
+		require.Equal(t, []time.Duration{0, 10 * s, 35 * s, 40 * s, 50 * s}, starts)
+		_, records, _ := rec.take()
+		require.Len(t, records, 5)
+	})
+}
+
+func TestCollectorOnce(t *testing.T) {
+	pages := readScrapes(t)
+	tests := []struct {
+		schema string
+		want   string // a line that must be in the output, timestamp cut
+	}{
+		{"traefik", "traefik.service.requests.total,code=404,host=test,method=GET,protocol=http,service=api-svc@file count=20"},
+		{"prometheus", "traefik_service_requests_total,code=404,host=test,method=GET,protocol=http,service=api-svc@file value=36"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.schema, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig("http://127.0.0.1:9/metrics")
+				cfg.Schema = tt.schema
+				c, _ := newTestCollector(t, cfg, &appendRecorder{})
+				calls := 0
+				c.fetch = func(ctx context.Context, url string, buf []byte) ([]byte, error) {
+					calls++
+					return append(buf, pages[calls-1]...), nil
+				}
+				var out bytes.Buffer
+				start := time.Now()
+				require.NoError(t, c.Once(context.Background(), &out))
+				lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+				var cut []string
+				for _, l := range lines {
+					cut = append(cut, l[:strings.LastIndexByte(l, ' ')])
+				}
+				require.Contains(t, cut, tt.want)
+				if tt.schema == "traefik" {
+					require.Equal(t, 2, calls)
+					require.Equal(t, cfg.Traefik.Interval, time.Since(start), "one interval between the two scrapes")
+				} else {
+					require.Equal(t, 1, calls)
+				}
+			})
+		})
+	}
+}
