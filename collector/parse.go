@@ -220,7 +220,7 @@ func (p *Parser) comment() bool {
 		return true
 	}
 	p.scratch = p.scratch[:0]
-	name, ok := p.readName(true)
+	name, _, ok := p.readName(true)
 	if !ok {
 		return false
 	}
@@ -314,11 +314,11 @@ func (p *Parser) sampleLine() bool {
 			return p.fail("no metric name")
 		}
 	} else {
-		var ok bool
-		if name, ok = p.readName(true); !ok {
+		var quoted, ok bool
+		if name, quoted, ok = p.readName(true); !ok {
 			return false
 		}
-		if !validName(name, true) {
+		if len(name) == 0 || (quoted && !validName(name, true)) {
 			return p.fail("invalid metric name %q", clip(name))
 		}
 		p.skipBlanks()
@@ -383,7 +383,7 @@ func (p *Parser) readLabels(name *[]byte) bool {
 			p.skipBlanks()
 			return true
 		}
-		ln, ok := p.readName(false)
+		ln, quoted, ok := p.readName(false)
 		if !ok {
 			return false
 		}
@@ -398,7 +398,7 @@ func (p *Parser) readLabels(name *[]byte) bool {
 			if name == nil || *name != nil || (c != ',' && c != '}') {
 				return p.fail("expected '=' after label name %q", clip(ln))
 			}
-			if !validName(ln, true) {
+			if quoted && !validName(ln, true) {
 				return p.fail("invalid metric name %q", clip(ln))
 			}
 			*name = ln
@@ -408,7 +408,7 @@ func (p *Parser) readLabels(name *[]byte) bool {
 			continue
 		}
 		p.pos++
-		if !validName(ln, false) {
+		if quoted && !validName(ln, false) {
 			return p.fail("invalid label name %q", clip(ln))
 		}
 		if string(ln) == "__name__" {
@@ -517,37 +517,56 @@ func (p *Parser) readLabelValue() ([]byte, bool) {
 	return v, true
 }
 
-// nameByte marks the bytes of a metric name; label names are the same
-// without ':'.
-var nameByte = func() (t [256]bool) {
+// metricByte and labelByte mark the bytes of a metric name and of a label
+// name (the same without ':').
+var metricByte, labelByte = func() (m, l [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
+		l[c], l[c-'a'+'A'] = true, true
 	}
 	for c := '0'; c <= '9'; c++ {
-		t[c] = true
+		l[c] = true
 	}
-	t['_'], t[':'] = true, true
-	return t
+	l['_'] = true
+	m = l
+	m[':'] = true
+	return m, l
 }()
+
+func nameTable(colon bool) *[256]bool {
+	if colon {
+		return &metricByte
+	}
+	return &labelByte
+}
 
 // readName reads a metric name (colon) or a label name as expfmt does: runs
 // of name bytes and quoted runs, ending right after a closing quote. It
-// returns an empty name when the first byte cannot start one; the caller
-// validates the result.
-func (p *Parser) readName(colon bool) ([]byte, bool) {
+// returns an empty name when the first byte cannot start one. A name without
+// quotes is valid if not empty; quoted reports that the caller must check it
+// with validName.
+func (p *Parser) readName(colon bool) (name []byte, quoted, ok bool) {
 	b := p.body
 	start := p.pos
 	if start >= len(b) || ('0' <= b[start] && b[start] <= '9') {
-		return nil, true
+		return nil, false, true
 	}
+	tab := nameTable(colon)
 	i := start
-	for i < len(b) && nameByte[b[i]] && (colon || b[i] != ':') {
+	for i < len(b) && tab[b[i]] {
 		i++
 	}
 	if i >= len(b) || b[i] != '"' {
 		p.pos = i
-		return b[start:i], true
+		return b[start:i], false, true
 	}
+	v, ok := p.readQuotedName(i, tab)
+	return v, true, ok
+}
+
+// readQuotedName is readName from the first quote at i on.
+func (p *Parser) readQuotedName(i int, tab *[256]bool) ([]byte, bool) {
+	b := p.body
+	start := p.pos
 	// Quoted runs: rare, and only names made of name bytes survive
 	// validation, so no escape can appear in a valid one.
 	out := len(p.scratch)
@@ -569,7 +588,7 @@ func (p *Parser) readName(colon bool) ([]byte, bool) {
 		switch {
 		case c == '"':
 			quoted = true
-		case nameByte[c] && (colon || c != ':'):
+		case tab[c]:
 			p.scratch = append(p.scratch, c)
 		default:
 			p.pos = i
@@ -589,8 +608,9 @@ func validName(n []byte, colon bool) bool {
 	if len(n) == 0 || ('0' <= n[0] && n[0] <= '9') {
 		return false
 	}
+	tab := nameTable(colon)
 	for _, c := range n {
-		if !nameByte[c] || (!colon && c == ':') {
+		if !tab[c] {
 			return false
 		}
 	}

@@ -1,0 +1,64 @@
+package collector
+
+import (
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/traefikpage"
+)
+
+// BenchmarkParse reads whole pages with one reused parser, as the collector
+// does, and reports the cost per sample.
+func BenchmarkParse(b *testing.B) {
+	fixture, err := os.ReadFile("testdata/traefik-v3.6.12-scrape-2.prom")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bb := range []struct {
+		name string
+		page []byte
+	}{
+		{"fixture", fixture},
+		{"traefikpage-100", traefikpage.Generate(100, 1)},
+		{"traefikpage-500", traefikpage.Generate(500, 1)},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			p := NewParser()
+			n := 0
+			p.Reset(bb.page)
+			for p.Next() {
+				n++
+			}
+			if err := p.Err(); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(bb.page)))
+			b.ReportAllocs()
+			var sink float64
+			cpu0 := cpuTime(b)
+			b.ResetTimer()
+			for b.Loop() {
+				p.Reset(bb.page)
+				for p.Next() {
+					sink += p.Sample().Value
+				}
+			}
+			_ = sink
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/sample")
+			// CPU time says more than wall time on a shared machine.
+			b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/sample")
+			b.ReportMetric(float64(n), "samples/page")
+		})
+	}
+}
+
+// cpuTime is the user and system CPU time of the process so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
