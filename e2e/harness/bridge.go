@@ -52,9 +52,10 @@ func NeedBridge(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Not t.TempDir: the binary outlives this test for the others of the run.
-	dir, err := os.MkdirTemp("", "e2e-bridge-")
-	if err != nil {
+	// Not t.TempDir: the binary serves every test of the run. Rebuilt each
+	// run (seconds, from Go's build cache) so it is always the checkout's code.
+	dir := filepath.Join(root, "e2e", ".cache", "bridge")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	bin, err := BuildBridge(t.Context(), root, dir)
