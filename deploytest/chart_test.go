@@ -74,7 +74,7 @@ func TestChart(t *testing.T) {
 	for _, tc := range chartCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Run("lint", func(t *testing.T) {
-				args := []string{"lint", "--strict", filepath.Join(repoRoot(t), chartDir)}
+				args := []string{"lint", "--strict", "--kube-version", kubeVersion, filepath.Join(repoRoot(t), chartDir)}
 				for _, f := range tc.valueFiles {
 					args = append(args, "--values", filepath.Join(repoRoot(t), chartDir, f))
 				}
@@ -253,7 +253,7 @@ func TestChartSchemaRejectsBadValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, stderr, err := helm(t, "lint", "--strict", filepath.Join(repoRoot(t), chartDir), "--set", tt.set)
+			out, stderr, err := helm(t, "lint", "--strict", "--kube-version", kubeVersion, filepath.Join(repoRoot(t), chartDir), "--set", tt.set)
 			require.Error(t, err, "helm lint accepted %s:\n%s", tt.set, out)
 			require.Contains(t, string(out)+string(stderr), tt.want)
 		})

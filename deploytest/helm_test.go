@@ -23,6 +23,11 @@ import (
 
 const chartDir = "charts/traefik-influxdb-bridge"
 
+// kubeVersion is the cluster version lint and template assume. Helm built as
+// a Go tool lacks the -X flags of Helm's release build and would otherwise
+// assume v1.20, below the chart's kubeVersion.
+const kubeVersion = "v1.33.0"
+
 // helm runs the Helm pinned in this module's go.mod (go tool helm) with its
 // config, cache and data directories kept out of $HOME.
 func helm(t *testing.T, args ...string) (stdout, stderr []byte, err error) {
@@ -164,7 +169,7 @@ func all[T any](r rendered, kind string) []*T {
 // the given value files (relative to the chart) and --set flags.
 func template(t *testing.T, valueFiles []string, sets ...string) rendered {
 	t.Helper()
-	args := []string{"template", "tib", filepath.Join(repoRoot(t), chartDir), "--namespace", "monitoring"}
+	args := []string{"template", "tib", filepath.Join(repoRoot(t), chartDir), "--namespace", "monitoring", "--kube-version", kubeVersion}
 	for _, f := range valueFiles {
 		args = append(args, "--values", filepath.Join(repoRoot(t), chartDir, f))
 	}
