@@ -209,16 +209,26 @@ func checkDeployment(t *testing.T, tc chartCase, r rendered, d *appsv1.Deploymen
 				continue
 			}
 			require.True(t, labels.SelectorFromSet(s.Spec.Selector).Matches(podLabels), "Service %s does not select the bridge pod", s.Name)
-			for _, sm := range all[monitoringv1.ServiceMonitor](r, "ServiceMonitor") {
-				sel, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
-				require.NoError(t, err)
-				require.True(t, sel.Matches(labels.Set(s.Labels)))
-				require.Equal(t, []string{s.Namespace}, sm.Spec.NamespaceSelector.MatchNames)
-				for _, ep := range sm.Spec.Endpoints {
-					require.Equal(t, s.Spec.Ports[0].Name, ep.Port)
-					require.Equal(t, "/metrics", ep.Path)
+		}
+	})
+
+	t.Run("the ServiceMonitor selects the self-metrics Service only", func(t *testing.T) {
+		for _, sm := range all[monitoringv1.ServiceMonitor](r, "ServiceMonitor") {
+			sel, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
+			require.NoError(t, err)
+			var selected []*corev1.Service
+			for _, s := range all[corev1.Service](r, "Service") {
+				if s.Namespace == sm.Namespace && sel.Matches(labels.Set(s.Labels)) {
+					selected = append(selected, s)
 				}
 			}
+			require.Len(t, selected, 1)
+			s := selected[0]
+			require.True(t, labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)))
+			require.Equal(t, []string{s.Namespace}, sm.Spec.NamespaceSelector.MatchNames)
+			require.Len(t, sm.Spec.Endpoints, 1)
+			require.Equal(t, s.Spec.Ports[0].Name, sm.Spec.Endpoints[0].Port)
+			require.Equal(t, "/metrics", sm.Spec.Endpoints[0].Path)
 		}
 	})
 }
