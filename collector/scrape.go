@@ -221,8 +221,10 @@ func (s *Scraper) Scrape(ctx context.Context, url string, buf []byte) ([]byte, e
 		body = zr
 	} else if resp.ContentLength > s.maxBody {
 		return buf[:0], fmt.Errorf("scrape %s: %w", config.Redact(url), &TooLargeError{Limit: s.maxBody})
-	} else if resp.ContentLength > int64(cap(buf)) {
-		buf = make([]byte, 0, resp.ContentLength)
+	} else if resp.ContentLength >= int64(cap(buf)) {
+		// One byte more than the body, or the read that meets EOF would
+		// have to grow the buffer.
+		buf = make([]byte, 0, resp.ContentLength+1)
 	}
 	buf, err = readLimited(body, buf[:0], s.maxBody)
 	if err != nil {

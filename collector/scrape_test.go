@@ -193,6 +193,14 @@ func TestScrape(t *testing.T) {
 			kind: "too_large",
 		},
 		{
+			name: "corrupt gzip",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Encoding", "gzip")
+				_, _ = w.Write(page[:100])
+			},
+			kind: "error",
+		},
+		{
 			name: "protobuf answer",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited")
