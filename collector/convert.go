@@ -172,8 +172,12 @@ type Converter struct {
 	key     []byte
 	pending []*series
 	last    *series
-	bounds  []boundEntry
-	deltas  []float64
+	// order is the stateful series in the order the previous scrape met
+	// them, next those of this scrape; pos is where this scrape is in order.
+	order, next []*series
+	pos         int
+	bounds      []boundEntry
+	deltas      []float64
 
 	// Telegraf: the line being built from a histogram or summary series.
 	openStart, openKeyLen int
@@ -314,6 +318,7 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 		c.st.primed = true
 	}
 	c.st.lastTS = tsUnits
+	c.order, c.next, c.pos = c.next, c.order[:0], 0
 	if c.ttl > 0 && c.now-c.st.lastSweep >= c.ttl/4 {
 		c.st.expire(c.now - c.ttl)
 		c.st.lastSweep = c.now
@@ -502,7 +507,8 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 // c.key, leaving out the label named drop, whose value it returns. The
 // reason is -1 when the tags could be written.
 func (c *Converter) appendTags(labels []Label, drop string) (dropped []byte, reason SkipReason) {
-	c.labels = c.labels[:0]
+	ls := c.labels[:0]
+	sorted := true
 	for i := range labels {
 		l := &labels[i]
 		if drop != "" && string(l.Name) == drop {
@@ -512,54 +518,59 @@ func (c *Converter) appendTags(labels []Label, drop string) (dropped []byte, rea
 		if len(l.Value) == 0 {
 			return nil, SkipEmptyLabel
 		}
-		c.labels = append(c.labels, label{l.Name, l.Value})
+		if n := len(ls); n > 0 && string(l.Name) <= string(ls[n-1].name) {
+			sorted = false
+		}
+		ls = append(ls, label{l.Name, l.Value})
 	}
+	c.labels = ls
 	if drop != "" && dropped == nil {
 		return nil, SkipInvalidLabel
 	}
-	// Insertion sort: pages come sorted, so this is one pass.
-	ls := c.labels
-	for i := 1; i < len(ls); i++ {
-		for j := i; j > 0 && bytes.Compare(ls[j].name, ls[j-1].name) < 0; j-- {
-			ls[j], ls[j-1] = ls[j-1], ls[j]
+	if !sorted {
+		// Pages come sorted but for le, which goes last: an insertion
+		// sort moves it in one pass. It also catches a name given twice.
+		for i := 1; i < len(ls); i++ {
+			for j := i; j > 0 && string(ls[j].name) < string(ls[j-1].name); j-- {
+				ls[j], ls[j-1] = ls[j-1], ls[j]
+			}
+		}
+		for i := 1; i < len(ls); i++ {
+			if string(ls[i].name) == string(ls[i-1].name) {
+				return nil, SkipInvalidLabel
+			}
 		}
 	}
 	st := c.static
-	i, j := 0, 0
-	for i < len(st) || j < len(ls) {
-		cmp := 0
-		switch {
-		case i == len(st):
-			cmp = 1
-		case j == len(ls):
-			cmp = -1
-		default:
-			cmp = bytes.Compare(st[i].key, ls[j].name)
-		}
-		if cmp < 0 || (cmp == 0 && st[i].strong) {
-			c.key = append(c.key, st[i].text...)
+	key := c.key
+	i := 0
+	var ok1, ok2 bool
+	for _, l := range ls {
+		for i < len(st) && string(st[i].key) < string(l.name) {
+			key = append(key, st[i].text...)
 			i++
-			if cmp == 0 {
-				j++
+		}
+		if i < len(st) && string(st[i].key) == string(l.name) {
+			i++
+			if st[i-1].strong {
+				key = append(key, st[i-1].text...)
+				continue
 			}
-			continue
+			// Otherwise the scraped label wins.
 		}
-		if j > 0 && bytes.Equal(ls[j].name, ls[j-1].name) {
-			return nil, SkipInvalidLabel
-		}
-		var ok1, ok2 bool
-		c.key = append(c.key, ',')
-		c.key, ok1 = appendEscaped(c.key, ls[j].name, &tagClass)
-		c.key = append(c.key, '=')
-		c.key, ok2 = appendEscaped(c.key, ls[j].value, &tagClass)
+		key = append(key, ',')
+		key, ok1 = appendEscaped(key, l.name, &tagClass)
+		key = append(key, '=')
+		key, ok2 = appendEscaped(key, l.value, &tagClass)
 		if !ok1 || !ok2 {
+			c.key = key
 			return nil, SkipInvalidLabel
-		}
-		j++
-		if cmp == 0 {
-			i++
 		}
 	}
+	for ; i < len(st); i++ {
+		key = append(key, st[i].text...)
+	}
+	c.key = key
 	return dropped, -1
 }
 

@@ -47,9 +47,20 @@ var tagClass, measClass = func() (t, m [256]uint8) {
 // cannot be represented (see above); dst is then returned with garbage after
 // its original length, which the caller truncates.
 func appendEscaped(dst, s []byte, cls *[256]uint8) (_ []byte, ok bool) {
+	// Almost every name and value needs no escaping: scan for the first
+	// byte that does before paying for the general loop.
+	first := 0
+	for first < len(s) && cls[s[first]] == clsPlain {
+		first++
+	}
+	if first == len(s) {
+		dst = append(dst, s...)
+		return dst, len(s) == 0 || s[len(s)-1] != '\\'
+	}
 	high := false
-	start := 0
-	for i := 0; i < len(s); i++ {
+	dst = append(dst, s[:first]...)
+	start := first
+	for i := first; i < len(s); i++ {
 		switch cls[s[i]] {
 		case clsPlain:
 			continue
@@ -64,7 +75,7 @@ func appendEscaped(dst, s []byte, cls *[256]uint8) (_ []byte, ok bool) {
 		}
 	}
 	dst = append(dst, s[start:]...)
-	if len(s) > 0 && s[len(s)-1] == '\\' {
+	if s[len(s)-1] == '\\' {
 		return dst, false
 	}
 	if high && !utf8.Valid(s) {

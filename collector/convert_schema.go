@@ -66,11 +66,22 @@ func (c *Converter) traefik(role sampleRole, le, v float64, out []byte, stats *C
 }
 
 // lookup finds or creates the state of the series whose key is in c.key.
+// Pages list their series in the same order every time, so the series
+// after the previous one found is tried before the map: a comparison of
+// keys instead of hashing them and a random walk through a large map.
 func (c *Converter) lookup(kind FamilyType) *series {
 	if c.last != nil && c.last.key == string(c.key) {
 		return c.last
 	}
-	se := c.st.series[string(c.key)]
+	var se *series
+	if c.pos < len(c.order) && c.order[c.pos].key == string(c.key) && !c.order[c.pos].dead {
+		se = c.order[c.pos]
+		c.pos++
+	} else if se = c.st.series[string(c.key)]; se != nil {
+		if se.idx < len(c.order) && c.order[se.idx] == se {
+			c.pos = se.idx + 1 // back in step with the previous scrape
+		}
+	}
 	switch {
 	case se == nil:
 		se = &series{key: string(c.key), kind: kind}
@@ -79,6 +90,8 @@ func (c *Converter) lookup(kind FamilyType) *series {
 		// The family changed type: start the series afresh.
 		*se = series{key: se.key, kind: kind}
 	}
+	se.idx = len(c.next)
+	c.next = append(c.next, se)
 	c.last = se
 	return se
 }
@@ -236,5 +249,6 @@ func (c *Converter) UnmarshalState(b []byte) error {
 	c.st = st
 	c.last = nil
 	c.pending = c.pending[:0]
+	c.order, c.next, c.pos = c.order[:0], c.next[:0], 0
 	return nil
 }

@@ -42,6 +42,8 @@ type series struct {
 	buckets []float64 // cumulative bucket counts, same length as bounds
 
 	// The scrape being converted; not saved.
+	idx      int  // position in the converter's scrape order
+	dead     bool // expired: no longer in the map
 	gen      uint64
 	cur      scrapeValues
 	pending  bool // queued for writing at the end of its family
@@ -171,6 +173,7 @@ func (st *state) expire(cutoff int64) int {
 	n := 0
 	for k, s := range st.series {
 		if s.seen < cutoff {
+			s.dead = true
 			delete(st.series, k)
 			n++
 		}
