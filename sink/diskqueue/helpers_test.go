@@ -41,10 +41,7 @@ func lines(id, n int) []byte {
 func (q *Queue) crash() {
 	q.mu.Lock()
 	q.closed = true
-	if q.wake != nil {
-		close(q.wake)
-		q.wake = nil
-	}
+	q.wakeNext()
 	q.mu.Unlock()
 	if q.stop != nil {
 		close(q.stop)

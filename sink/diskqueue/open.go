@@ -110,6 +110,8 @@ func (q *Queue) load() error {
 			}
 		}
 	}
+	// Everything read back is what the disk holds now.
+	q.durable = q.nextOff
 	q.deleteDead()
 	return nil
 }

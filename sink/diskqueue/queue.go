@@ -128,6 +128,7 @@ type Queue struct {
 	segs    []*segment // oldest first
 	active  *segment   // the last segment, receiving appends; nil until the next append
 	nextOff int64      // queue offset of the next appended record
+	durable int64      // queue offset up to which the segments are synced
 	readPos int64      // everything before it is committed
 	disk    int64      // bytes in segment files
 	recs    []recMeta  // waiting records: recs[head:], oldest first
@@ -277,7 +278,7 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 		// follow garbage; if even that fails, leave the file to the repair
 		// on open and write elsewhere.
 		if terr := s.f.Truncate(s.size); terr != nil {
-			q.active = nil
+			q.seal()
 		}
 		return fmt.Errorf("diskqueue: write %s: %w", segName(s.start), err)
 	}
@@ -290,10 +291,6 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 		s.live++
 		q.bytes += int64(len(data))
 		q.lines += int64(n)
-		if q.wake != nil {
-			close(q.wake)
-			q.wake = nil
-		}
 	}
 	if key != "" {
 		q.states[key] = savedState{off: s.start + at, val: bytes.Clone(state)}
@@ -450,10 +447,33 @@ func (q *Queue) syncActive() error {
 		return err
 	}
 	q.dirty = false
+	if s.end() > q.durable {
+		q.durable = s.end()
+		q.wakeNext()
+	}
 	if q.hooks.synced != nil {
 		q.hooks.synced(q.segPath(s.start), s.size)
 	}
 	return nil
+}
+
+// wakeNext releases the Next calls waiting for a record or for Close.
+func (q *Queue) wakeNext() {
+	if q.wake != nil {
+		close(q.wake)
+		q.wake = nil
+	}
+}
+
+// sendable reports whether the oldest waiting record may go out: only
+// durable records are sent, so a crash cannot take back data that InfluxDB
+// already has while the collector state falls back to before it.
+func (q *Queue) sendable() bool {
+	if q.head == len(q.recs) {
+		return false
+	}
+	r := q.recs[q.head]
+	return r.seg.start+r.off+r.size <= q.durable
 }
 
 func (q *Queue) syncLoop(every time.Duration) {
@@ -477,7 +497,8 @@ func (q *Queue) syncLoop(every time.Duration) {
 }
 
 // Next returns the oldest waiting records joined into one batch, or the batch
-// already in flight. Records waiting win over a done ctx.
+// already in flight. Records waiting win over a done ctx. With fsync
+// "interval", a record waits for its sync before it can be sent.
 func (q *Queue) Next(ctx context.Context, maxLines, maxBytes int) (sink.Batch, error) {
 	for {
 		q.mu.Lock()
@@ -490,7 +511,7 @@ func (q *Queue) Next(ctx context.Context, maxLines, maxBytes int) (sink.Batch, e
 			q.mu.Unlock()
 			return b, nil
 		}
-		if q.head < len(q.recs) {
+		if q.sendable() {
 			b, ok := q.takeBatch(maxLines, maxBytes)
 			q.mu.Unlock()
 			if ok {
@@ -519,7 +540,7 @@ func (q *Queue) takeBatch(maxLines, maxBytes int) (sink.Batch, bool) {
 	n, lines, size := 0, 0, 0
 	for n < len(waiting) {
 		r := waiting[n]
-		if n > 0 && (lines+r.lines > maxLines || size+r.dataLen > maxBytes) {
+		if r.seg.start+r.off+r.size > q.durable || n > 0 && (lines+r.lines > maxLines || size+r.dataLen > maxBytes) {
 			break
 		}
 		n++
@@ -664,10 +685,7 @@ func (q *Queue) Close() error {
 		return nil
 	}
 	q.closed = true
-	if q.wake != nil {
-		close(q.wake)
-		q.wake = nil
-	}
+	q.wakeNext()
 	q.mu.Unlock()
 	if q.stop != nil {
 		close(q.stop)

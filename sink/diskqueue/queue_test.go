@@ -32,42 +32,45 @@ func TestRoundTrip(t *testing.T) {
 		{name: "after reopen", opts: Options{MaxBytes: 1 << 20, SegmentSize: 2048}, records: 100, perRec: 3, maxLines: 20, maxBytes: 1 << 20, reopen: true},
 	}
 	for _, tt := range tests {
+		// In a bubble, so that "interval" syncs come in fake time.
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			q, err := Open(dir, tt.opts, testLog(t))
-			require.NoError(t, err)
-			var want []byte
-			for i := range tt.records {
-				l := lines(i, tt.perRec)
-				want = append(want, l...)
-				require.NoError(t, q.Append(l, tt.perRec))
-			}
-			st := q.Stats()
-			require.Equal(t, int64(tt.records), st.Records)
-			require.Equal(t, int64(tt.records*tt.perRec), st.Lines)
-			require.Equal(t, int64(len(want)), st.Bytes)
-			if tt.reopen {
+			synctest.Test(t, func(t *testing.T) {
+				dir := t.TempDir()
+				q, err := Open(dir, tt.opts, testLog(t))
+				require.NoError(t, err)
+				var want []byte
+				for i := range tt.records {
+					l := lines(i, tt.perRec)
+					want = append(want, l...)
+					require.NoError(t, q.Append(l, tt.perRec))
+				}
+				st := q.Stats()
+				require.Equal(t, int64(tt.records), st.Records)
+				require.Equal(t, int64(tt.records*tt.perRec), st.Lines)
+				require.Equal(t, int64(len(want)), st.Bytes)
+				if tt.reopen {
+					require.NoError(t, q.Close())
+					q, err = Open(dir, tt.opts, testLog(t))
+					require.NoError(t, err)
+					require.Equal(t, st.Lines, q.Stats().Lines)
+				}
+				got, n := drain(t, q, tt.maxLines, tt.maxBytes)
+				require.Equal(t, string(want), string(got))
+				require.Equal(t, tt.records*tt.perRec, n)
+				st = q.Stats()
+				require.Zero(t, st.Records)
+				require.Zero(t, st.Bytes)
+				require.Zero(t, st.Lines)
+				require.True(t, st.Oldest.IsZero())
 				require.NoError(t, q.Close())
+				// Everything was committed: a reopened queue is empty and has
+				// reclaimed all but the segment it appends to.
 				q, err = Open(dir, tt.opts, testLog(t))
 				require.NoError(t, err)
-				require.Equal(t, st.Lines, q.Stats().Lines)
-			}
-			got, n := drain(t, q, tt.maxLines, tt.maxBytes)
-			require.Equal(t, string(want), string(got))
-			require.Equal(t, tt.records*tt.perRec, n)
-			st = q.Stats()
-			require.Zero(t, st.Records)
-			require.Zero(t, st.Bytes)
-			require.Zero(t, st.Lines)
-			require.True(t, st.Oldest.IsZero())
-			require.NoError(t, q.Close())
-			// Everything was committed: a reopened queue is empty and has
-			// reclaimed all but the segment it appends to.
-			q, err = Open(dir, tt.opts, testLog(t))
-			require.NoError(t, err)
-			require.Zero(t, q.Stats().Records)
-			require.LessOrEqual(t, len(segFiles(t, dir)), 1)
-			require.NoError(t, q.Close())
+				require.Zero(t, q.Stats().Records)
+				require.LessOrEqual(t, len(segFiles(t, dir)), 1)
+				require.NoError(t, q.Close())
+			})
 		})
 	}
 }
@@ -267,9 +270,17 @@ func TestFsyncInterval(t *testing.T) {
 		require.NoError(t, q.Append(lines(1, 1), 1))
 		require.NoError(t, q.Append(lines(2, 1), 1))
 		require.Equal(t, 0, count(), "interval mode does not sync on append")
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err = q.Next(done, 10, 1<<20)
+		require.ErrorIs(t, err, context.Canceled, "a record is not sent before it is durable")
 		time.Sleep(time.Second)
 		synctest.Wait()
 		require.Equal(t, 1, count(), "one sync per interval with new data")
+		b, err := q.Next(done, 10, 1<<20)
+		require.NoError(t, err)
+		require.Equal(t, 2, b.Lines)
+		require.NoError(t, q.Commit(b))
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
 		require.Equal(t, 1, count(), "no sync without new data")
