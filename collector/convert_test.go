@@ -580,3 +580,39 @@ func FuzzUnmarshalState(f *testing.F) {
 		decodeLP(t, out)
 	})
 }
+
+// TestConvertSeriesOrder changes the order and the set of series between
+// scrapes: each increase must still be taken against its own series.
+func TestConvertSeriesOrder(t *testing.T) {
+	page := func(kv ...string) string {
+		s := "# TYPE c counter\n"
+		for i := 0; i < len(kv); i += 2 {
+			s += `c{s="` + kv[i] + `"} ` + kv[i+1] + "\n"
+		}
+		return s
+	}
+	c := newTestConverter(t, "traefik")
+	steps := []struct {
+		name string
+		page string
+		want map[string]float64
+	}{
+		{"baseline", page("a", "1", "b", "10", "c", "100"), map[string]float64{}},
+		{"reordered, one new", page("c", "103", "a", "2", "d", "5", "b", "10"),
+			map[string]float64{"a": 1, "c": 3, "d": 5}},
+		{"one gone, back to the first order", page("a", "4", "b", "11", "c", "103"),
+			map[string]float64{"a": 2, "b": 1}},
+		{"the one gone is back", page("a", "4", "b", "11", "c", "103", "d", "7"),
+			map[string]float64{"d": 2}},
+	}
+	for i, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			out, _ := convertPage(t, c, s.page, t0.Add(time.Duration(i)*10*time.Second))
+			got := map[string]float64{}
+			for _, p := range decodeLP(t, out) {
+				got[p.tags["s"]] = p.fields["count"]
+			}
+			require.Equal(t, s.want, got)
+		})
+	}
+}
