@@ -259,24 +259,27 @@ func (p *Parser) comment() bool {
 	return true
 }
 
-// parseType reads a # TYPE word as expfmt does: any case, gauge histograms
-// as histograms.
+// parseType reads a # TYPE word as expfmt does: any case, backslashes
+// dropped, gauge histograms as histograms.
 func parseType(w []byte) (FamilyType, bool) {
 	var up [16]byte
-	if len(w) > len(up) {
-		return 0, false
-	}
-	u := up[:len(w)]
-	for i, c := range w {
+	u := up[:0]
+	for _, c := range w {
 		if c >= utf8.RuneSelf {
 			// expfmt upper-cases with Unicode rules ("ſ" is an "S"); rare
 			// enough to pay for an allocation.
-			return typeWord(strings.ToUpper(string(w)))
+			return typeWord(strings.ToUpper(strings.ReplaceAll(string(w), `\`, "")))
+		}
+		if c == '\\' {
+			continue
 		}
 		if 'a' <= c && c <= 'z' {
 			c -= 'a' - 'A'
 		}
-		u[i] = c
+		if len(u) == len(up) {
+			return 0, false
+		}
+		u = append(u, c)
 	}
 	return typeWord(string(u))
 }
@@ -567,8 +570,9 @@ func (p *Parser) readName(colon bool) (name []byte, quoted, ok bool) {
 func (p *Parser) readQuotedName(i int, tab *[256]bool) ([]byte, bool) {
 	b := p.body
 	start := p.pos
-	// Quoted runs: rare, and only names made of name bytes survive
-	// validation, so no escape can appear in a valid one.
+	// Quoted runs are rare. An escape never survives validation, but a
+	// # HELP or # TYPE name alone on its line is not validated, so escapes
+	// are read as expfmt reads them.
 	out := len(p.scratch)
 	p.scratch = append(p.scratch, b[start:i]...)
 	quoted := false
@@ -579,8 +583,19 @@ func (p *Parser) readQuotedName(i int, tab *[256]bool) ([]byte, bool) {
 			case '"':
 				p.pos = i + 1
 				return p.scratch[out:len(p.scratch):len(p.scratch)], true
-			case '\\', '\n':
-				return nil, p.fail("invalid quoted name")
+			case '\n':
+				return nil, p.fail("newline in a quoted name")
+			case '\\':
+				if i++; i < len(b) {
+					switch b[i] {
+					case '\\', '"':
+						c = b[i]
+					case 'n':
+						c = '\n'
+					default:
+						return nil, p.fail("invalid escape sequence in a quoted name")
+					}
+				}
 			}
 			p.scratch = append(p.scratch, c)
 			continue

@@ -87,6 +87,16 @@ func TestParseMatchesExpfmtOnGeneratedPages(t *testing.T) {
 	accepted := 0
 	rapid.Check(t, func(t *rapid.T) {
 		in := []byte(genPage(t))
+		// Now and then a byte that matters to the grammar, put anywhere.
+		for range rapid.IntRange(0, 2).Draw(t, "edits") {
+			at := rapid.IntRange(0, len(in)).Draw(t, "at")
+			c := rapid.SampledFrom([]byte("\"\\{},= \t\n#:x\r\xff")).Draw(t, "byte")
+			if rapid.Bool().Draw(t, "replace") && at < len(in) {
+				in[at] = c
+			} else {
+				in = append(in[:at], append([]byte{c}, in[at:]...)...)
+			}
+		}
 		got, err := parseAll(NewParser(), in)
 		want, ok := expfmtCanon(in)
 		if !ok || braceNameAfterType(in) {

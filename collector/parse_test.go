@@ -205,6 +205,13 @@ func TestParse(t *testing.T) {
 			},
 		},
 		{
+			// Found by comparing with expfmt: it drops backslashes in a TYPE
+			// word and reads escapes in a quoted name it does not validate.
+			name: "backslashes in a TYPE word, escapes in a quoted HELP name",
+			in:   "# TYPE a \\coun\\ter\n# HELP \"b\\nc\\\"\"\na 1\n",
+			want: []ownSample{{Family: "a", Name: "a", Type: Counter, Value: 1}},
+		},
+		{
 			name: "repeated le in a histogram",
 			in:   "# TYPE h histogram\nh_bucket{le=\"1\",le=\"2\"} 1\n",
 			want: []ownSample{{Family: "h", Name: "h_bucket", Type: Histogram, Labels: []lbl{{"le", "1"}, {"le", "2"}}, Value: 1}},
