@@ -28,7 +28,9 @@ type resolver interface {
 	LookupHost(ctx context.Context, host string) ([]string, error)
 }
 
-// Collector scrapes every configured target each traefik.interval.
+// Collector scrapes every configured target each traefik.interval. Call
+// Run or Once, not both at the same time: each target's buffers and
+// converter belong to one scrape at a time.
 type Collector struct {
 	cfg *config.Config
 	out Appender
@@ -38,6 +40,7 @@ type Collector struct {
 	// fake clock.
 	fetch     func(ctx context.Context, url string, buf []byte) ([]byte, error)
 	errorKind func(error) string
+	closeIdle func()
 	resolver  resolver
 	m         *metrics
 	sources   []*source
@@ -91,7 +94,7 @@ func New(cfg *config.Config, out Appender, reg prometheus.Registerer, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Collector{cfg: cfg, out: out, log: log, fetch: sc.Scrape, errorKind: ErrorKind, resolver: net.DefaultResolver, m: m}
+	c := &Collector{cfg: cfg, out: out, log: log, fetch: sc.Scrape, errorKind: ErrorKind, closeIdle: sc.Close, resolver: net.DefaultResolver, m: m}
 
 	c.staticTags = make(map[string]string, len(cfg.Tags)+1)
 	if cfg.HostTag != "" {
@@ -181,6 +184,7 @@ func (c *Collector) newTarget(rawURL, instance string) (*target, error) {
 // traefik.interval, until ctx is done; it then returns nil. A scrape slower
 // than the interval makes the next one start late, never two at once.
 func (c *Collector) Run(ctx context.Context) error {
+	defer c.closeIdle()
 	var wg sync.WaitGroup
 	for _, s := range c.sources {
 		wg.Go(func() {
@@ -208,6 +212,7 @@ func (c *Collector) Run(ctx context.Context) error {
 // scrapes twice one interval apart and writes the second. It returns the
 // targets' failures.
 func (c *Collector) Once(ctx context.Context, w io.Writer) error {
+	defer c.closeIdle()
 	rounds := 1
 	if c.cfg.Schema == config.SchemaTraefik {
 		rounds = 2
