@@ -34,8 +34,12 @@ type ConvertOptions struct {
 	// overwrite each other in InfluxDB.
 	Tags map[string]string
 	// URL is the scraped URL, written as the url tag in the telegraf schema
-	// as Telegraf does (credentials stripped). There, unlike other static
-	// tags, it wins over a scraped label named url, because Telegraf's does.
+	// as Telegraf does (credentials stripped). Telegraf overwrites a scraped
+	// label named url with it, which merges the series of
+	// traefik_service_server_up (one per backend server, told apart by
+	// url) into one whose points overwrite each other. Here, as for every
+	// static tag, the scraped label wins: no two points of one series share
+	// a timestamp, and pages without a url label look as under Telegraf.
 	URL string
 	// Include and Exclude are path.Match globs on the family name. An empty
 	// Include takes every family; Exclude wins over Include.
@@ -101,9 +105,8 @@ const (
 )
 
 type staticTag struct {
-	key    []byte
-	text   []byte // ",key=value", escaped
-	strong bool   // wins over a scraped label of the same key
+	key  []byte
+	text []byte // ",key=value", escaped
 }
 
 type label struct{ name, value []byte }
@@ -223,10 +226,8 @@ func NewConverter(opts ConvertOptions) (*Converter, error) {
 	for k, v := range opts.Tags {
 		tags[k] = v
 	}
-	strong := ""
 	if c.schema == schemaTelegraf && opts.URL != "" {
-		strong = "url"
-		tags[strong] = stripUserinfo(opts.URL)
+		tags["url"] = stripUserinfo(opts.URL)
 	}
 	keys := make([]string, 0, len(tags))
 	for k := range tags {
@@ -245,7 +246,7 @@ func NewConverter(opts ConvertOptions) (*Converter, error) {
 		if !ok || !ok2 {
 			return nil, fmt.Errorf("tags: %q=%q cannot be written in line protocol (control character, trailing backslash or invalid UTF-8)", k, v)
 		}
-		c.static = append(c.static, staticTag{key: []byte(k), text: text, strong: k == strong})
+		c.static = append(c.static, staticTag{key: []byte(k), text: text})
 	}
 	return c, nil
 }
@@ -551,12 +552,7 @@ func (c *Converter) appendTags(labels []Label, drop string) (dropped []byte, rea
 			i++
 		}
 		if i < len(st) && string(st[i].key) == string(l.name) {
-			i++
-			if st[i-1].strong {
-				key = append(key, st[i-1].text...)
-				continue
-			}
-			// Otherwise the scraped label wins.
+			i++ // the scraped label wins
 		}
 		key = append(key, ',')
 		key, ok1 = appendEscaped(key, l.name, &tagClass)

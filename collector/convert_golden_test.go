@@ -152,8 +152,9 @@ func checkTelegrafGolden(t *testing.T, s []map[string]point) {
 	const url = ",url=http://127.0.0.1:29100/metrics"
 	svc404 := "traefik_service_requests_total,code=404,host=test,method=GET,protocol=http,service=api-svc@file" + url
 	dur404 := "traefik_service_request_duration_seconds,code=404,host=test,method=GET,protocol=http,service=api-svc@file" + url
-	// Telegraf's url tag replaces the label url="http://127.0.0.1:18080".
-	up := "traefik_service_server_up,host=test,service=api-svc@file" + url
+	// The page's own url label wins over Telegraf's url tag (see
+	// ConvertOptions.URL).
+	up := "traefik_service_server_up,host=test,service=api-svc@file,url=http://127.0.0.1:18080"
 	conns := "traefik_open_connections,entrypoint=metrics,host=test,protocol=TCP" + url
 	require.Equal(t, 36.0, field(t, s[0], svc404, "counter"))
 	require.Equal(t, 56.0, field(t, s[1], svc404, "counter"))

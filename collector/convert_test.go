@@ -323,19 +323,23 @@ func TestConvertSkips(t *testing.T) {
 }
 
 func TestConvertStaticTags(t *testing.T) {
-	page := "# TYPE traefik_service_server_up gauge\n" +
+	withURL := "# TYPE traefik_service_server_up gauge\n" +
 		`traefik_service_server_up{host="from-label",service="s",url="http://10.0.0.1:80"} 1` + "\n"
+	withoutURL := "# TYPE traefik_open_connections gauge\n" +
+		`traefik_open_connections{entrypoint="web",protocol="TCP"} 2` + "\n"
 	tests := []struct {
-		name, schema, url, want string
+		name, schema, url, page, want string
 	}{
-		{"scraped label wins over static tag", "traefik", "",
+		{"scraped label wins over static tag", "traefik", "", withURL,
 			"traefik.service.server.up,env=prod,host=from-label,instance=10.0.0.9:9100,service=s,url=http://10.0.0.1:80 value=1 1700000000\n"},
-		{"prometheus schema", "prometheus", "",
+		{"prometheus schema", "prometheus", "", withURL,
 			"traefik_service_server_up,env=prod,host=from-label,instance=10.0.0.9:9100,service=s,url=http://10.0.0.1:80 value=1 1700000000\n"},
-		// Telegraf sets its url tag over a scraped label named url, with the
-		// credentials stripped from the URL.
-		{"telegraf url tag wins", "telegraf", "http://user:secret@10.0.0.9:9100/metrics",
-			"traefik_service_server_up,env=prod,host=from-label,instance=10.0.0.9:9100,service=s,url=http://10.0.0.9:9100/metrics gauge=1 1700000000\n"},
+		{"telegraf url tag, credentials stripped", "telegraf", "http://user:secret@10.0.0.9:9100/metrics", withoutURL,
+			"traefik_open_connections,entrypoint=web,env=prod,host=pod-1,instance=10.0.0.9:9100,protocol=TCP,url=http://10.0.0.9:9100/metrics gauge=2 1700000000\n"},
+		// Telegraf would set its url tag over the label, merging the
+		// servers of a service into one series; here the label wins.
+		{"telegraf: scraped url label wins over the url tag", "telegraf", "http://10.0.0.9:9100/metrics", withURL,
+			"traefik_service_server_up,env=prod,host=from-label,instance=10.0.0.9:9100,service=s,url=http://10.0.0.1:80 gauge=1 1700000000\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -343,7 +347,7 @@ func TestConvertStaticTags(t *testing.T) {
 				o.Tags = map[string]string{"host": "pod-1", "instance": "10.0.0.9:9100", "env": "prod"}
 				o.URL = tt.url
 			})
-			out, _ := convertPage(t, c, page, t0)
+			out, _ := convertPage(t, c, tt.page, t0)
 			require.Equal(t, tt.want, string(out))
 		})
 	}
