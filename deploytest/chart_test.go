@@ -387,12 +387,51 @@ func decodeConfig(t *testing.T, text string) config.Config {
 // It returns the effective config the bridge printed.
 func checkConfig(t *testing.T, bin, text string, env []corev1.EnvVar) config.Config {
 	t.Helper()
-	root := t.TempDir()
-	for _, prefix := range []string{"/etc/traefik-influxdb-bridge/", "/var/lib/traefik-influxdb-bridge"} {
-		text = strings.ReplaceAll(text, prefix, root+prefix)
+	var vars []string
+	for _, e := range env {
+		v := e.Value
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			v = secretFromK8s
+		}
+		vars = append(vars, e.Name+"="+v)
 	}
+	return checkConfigEnv(t, bin, text, vars)
+}
+
+// containerDirs are where the chart and the compose file mount files into the
+// bridge's container; checkConfigEnv moves them under a temporary root.
+var containerDirs = []string{"/etc/traefik-influxdb-bridge/", "/var/lib/traefik-influxdb-bridge", "/run/secrets/"}
+
+// checkConfigEnv is checkConfig with the container's environment as K=V.
+// Every *_file the config or the environment names is created with a
+// stand-in secret.
+func checkConfigEnv(t *testing.T, bin, text string, env []string) config.Config {
+	t.Helper()
+	root := t.TempDir()
+	remap := func(s string) string {
+		for _, prefix := range containerDirs {
+			s = strings.ReplaceAll(s, prefix, root+prefix)
+		}
+		return s
+	}
+	text = remap(text)
 	cfg := decodeConfig(t, text)
-	for _, f := range []string{cfg.InfluxDB.PasswordFile, cfg.Traefik.PasswordFile, cfg.Traefik.BearerTokenFile, cfg.InfluxDB.TLS.CAFile} {
+	files := []string{cfg.InfluxDB.PasswordFile, cfg.Traefik.PasswordFile, cfg.Traefik.BearerTokenFile, cfg.InfluxDB.TLS.CAFile}
+	vars := make([]string, 0, len(env))
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TIB_") {
+			vars = append(vars, kv)
+		}
+	}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		v = remap(v)
+		if strings.HasSuffix(k, "_FILE") {
+			files = append(files, v)
+		}
+		vars = append(vars, k+"="+v)
+	}
+	for _, f := range files {
 		if f == "" {
 			continue
 		}
@@ -402,21 +441,8 @@ func checkConfig(t *testing.T, bin, text string, env []corev1.EnvVar) config.Con
 	file := filepath.Join(root, "config.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(text), 0o600))
 
-	var vars []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TIB_") {
-			vars = append(vars, kv)
-		}
-	}
-	for _, e := range env {
-		v := e.Value
-		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-			v = secretFromK8s
-		}
-		vars = append(vars, e.Name+"="+v)
-	}
 	out, stderr, err := runEnv(root, vars, bin, "--check-config", "--config", file)
-	require.NoError(t, err, "--check-config refused the rendered config:\n%s\n%s", stderr, text)
+	require.NoError(t, err, "--check-config refused the config:\n%s\n%s", stderr, text)
 	require.NotContains(t, string(out), secretFromK8s, "--check-config printed a secret")
 	var got config.Config
 	dec := yaml.NewDecoder(strings.NewReader(string(out)))
