@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -162,8 +163,11 @@ func prometheusLast(srv *influxtest.Server, db, inst string, tags map[string]str
 		}, inst, tags)
 }
 
-// telegrafLast reads the last value of every field of every telegraf-schema series.
-func telegrafLast(srv *influxtest.Server, db, inst string, tags map[string]string) reader {
+// telegrafLast reads the last value of every field of every telegraf-schema
+// series. As Telegraf does, the bridge tags each point with the scraped URL
+// (url) unless Traefik's own labels have a url (traefik_service_server_up):
+// the tag is checked and removed, Traefik's label kept.
+func telegrafLast(srv *influxtest.Server, db, scrapeURL, inst string, tags map[string]string) reader {
 	return read(srv, db, `SELECT last(*) FROM /^traefik_/ GROUP BY *`,
 		func(rows []harness.Row) ([]harness.Sample, error) {
 			for _, r := range rows {
@@ -172,7 +176,16 @@ func telegrafLast(srv *influxtest.Server, db, inst string, tags map[string]strin
 					r.Fields[strings.TrimPrefix(k, "last_")] = v
 				}
 			}
-			return harness.FromTelegrafSchema(rows, selfPrefix), nil
+			samples := harness.FromTelegrafSchema(rows, selfPrefix)
+			for _, s := range samples {
+				switch s.Labels["url"] {
+				case "":
+					return nil, fmt.Errorf("%s: no url tag", s.Key())
+				case scrapeURL:
+					delete(s.Labels, "url")
+				}
+			}
+			return samples, nil
 		}, inst, tags)
 }
 

@@ -32,6 +32,9 @@ func TestSidecar(t *testing.T) {
 	var bridges []*harness.Bridge
 	for _, schema := range schemas {
 		db[schema] = "e2e_" + schema
+		// Created up front so that these runs do not depend on
+		// influxdb.create_database; TestStandalone relies on it instead.
+		require.NoError(t, influx.CreateDatabase(ctx, db[schema]))
 		bridges = append(bridges, harness.StartBridge(t, harness.BridgeOptions{
 			Binary: bridgeBin,
 			Config: examplePath(t, "bridge", "sidecar.yaml"),
@@ -68,7 +71,7 @@ func TestSidecar(t *testing.T) {
 				map[string]map[string]float64{inst: cumulative(final)}, true)
 		})
 		t.Run("telegraf schema equals Traefik's last scrape", func(t *testing.T) {
-			requireEventually(t, telegrafLast(influx, db["telegraf"], inst, tags),
+			requireEventually(t, telegrafLast(influx, db["telegraf"], tr.MetricsURL, inst, tags),
 				map[string]map[string]float64{inst: cumulative(final)}, true)
 		})
 	}
