@@ -9,6 +9,8 @@ GOTESTFLAGS ?=
 # The end-to-end and deployment suites build Traefik and start real servers.
 E2E_TIMEOUT    ?= 60m
 DEPLOY_TIMEOUT ?= 30m
+# Arguments of examples/demo/run.sh, e.g. DEMO_ARGS=-keep.
+DEMO_ARGS ?=
 
 .PHONY: help build test test-unit test-e2e test-deploy demo vet fmt-check clean
 
@@ -46,7 +48,7 @@ test-deploy:
 	fi
 
 demo:
-	bash examples/demo/run.sh
+	bash examples/demo/run.sh $(DEMO_ARGS)
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
