@@ -40,11 +40,16 @@ type options struct {
 
 	smoke bool
 	check bool
+	perf  bool
+	pprof bool
+	// bridgeEnv is added to the bridge's environment (GOGC=50, GOMEMLIMIT=...),
+	// to show how its memory trades against CPU; Telegraf runs with defaults.
+	bridgeEnv []string
 }
 
 func main() {
 	var o options
-	var services, tools string
+	var services, tools, bridgeEnv string
 	flag.StringVar(&services, "services", "20,100,500", "comma-separated page sizes, in Traefik services")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds: every tool runs once per size per round; tables show medians")
 	flag.IntVar(&o.scrapes, "scrapes", 10, "scrapes per tool run")
@@ -61,6 +66,9 @@ func main() {
 	flag.DurationVar(&o.sidecarInterval, "sidecar-interval", 10*time.Second, "sidecar scrape interval")
 	flag.DurationVar(&o.sidecarDuration, "sidecar-duration", 3*time.Minute, "how long the sidecar runs")
 	flag.BoolVar(&o.smoke, "smoke", false, "quick check: a tiny page, 3 scrapes at 1s, the bridge (and Telegraf if built); fails if nothing arrives")
+	flag.BoolVar(&o.perf, "perf", false, "record each tool's stacks with perf record into the -out directory (profile runs only: sampling perturbs CPU)")
+	flag.BoolVar(&o.pprof, "pprof", false, "fetch CPU and heap profiles of each tool into the -out directory (the bridge must be the profiling build of profile.sh)")
+	flag.StringVar(&bridgeEnv, "bridge-env", "", "comma-separated KEY=VALUE added to the bridge's environment, e.g. GOGC=50")
 	flag.BoolVar(&o.check, "check", false, "exit 1 when a target of issue 5 is missed")
 	flag.Parse()
 
@@ -69,6 +77,9 @@ func main() {
 		fatal(err)
 	}
 	o.tools = strings.Split(tools, ",")
+	if bridgeEnv != "" {
+		o.bridgeEnv = strings.Split(bridgeEnv, ",")
+	}
 	if o.smoke {
 		o.services, o.rounds, o.scrapes, o.interval = []int{5}, 1, 3, time.Second
 		o.tools = []string{toolBridge, toolBridgeTelegraf}
@@ -107,10 +118,11 @@ func run(ctx context.Context, o options) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	h.perf, h.pprof = o.perf, o.pprof
 	defer shutdown()
 	printMachine(os.Stdout)
-	fmt.Printf("\nPages %v services, %d scrapes per run every %s, %d rounds, write gzip %t, page gzip %t, tools %s; logs in %s\n",
-		o.services, o.scrapes, o.interval, o.rounds, o.gzip, o.pageGzip, strings.Join(o.tools, ","), o.out)
+	fmt.Printf("\nPages %v services, %d scrapes per run every %s, %d rounds, write gzip %t, page gzip %t, tools %s, bridge env %q; logs in %s\n",
+		o.services, o.scrapes, o.interval, o.rounds, o.gzip, o.pageGzip, strings.Join(o.tools, ","), o.bridgeEnv, o.out)
 
 	var results []result
 	if !o.sidecarOnly {
@@ -124,8 +136,8 @@ func run(ctx context.Context, o options) (bool, error) {
 					if err != nil {
 						return false, err
 					}
-					fmt.Fprintf(os.Stderr, "%s services=%d round=%d: scrapes=%d cpu=%s steady/scrape=%s maxrss=%.1fMiB lines=%d wire=%dB %s\n",
-						t.Name, n, r, res.Scrapes, res.Usage.CPU.Round(time.Millisecond), res.SteadyCPU.Round(time.Millisecond),
+					fmt.Fprintf(os.Stderr, "%s services=%d round=%d: scrapes=%d (gzipped %d) cpu=%s steady/scrape=%s maxrss=%.1fMiB lines=%d wire=%dB %s\n",
+						t.Name, n, r, res.Scrapes, res.ScrapesGzipped, res.Usage.CPU.Round(time.Millisecond), res.SteadyCPU.Round(time.Millisecond),
 						mib(res.Usage.MaxRSS), res.Writes.Lines, res.Writes.WireBytes, res.Usage.ExitErr)
 					results = append(results, res)
 				}
@@ -172,9 +184,9 @@ func run(ctx context.Context, o options) (bool, error) {
 func newTool(name string, o options) (tool, error) {
 	switch name {
 	case toolBridge:
-		return tool{Name: name, Binary: o.bridge, Schema: "traefik"}, checkBinary(o.bridge)
+		return tool{Name: name, Binary: o.bridge, Schema: "traefik", Env: o.bridgeEnv}, checkBinary(o.bridge)
 	case toolBridgeTelegraf:
-		return tool{Name: name, Binary: o.bridge, Schema: "telegraf"}, checkBinary(o.bridge)
+		return tool{Name: name, Binary: o.bridge, Schema: "telegraf", Env: o.bridgeEnv}, checkBinary(o.bridge)
 	case toolTelegraf:
 		return tool{Name: name, Binary: o.telegraf}, checkBinary(o.telegraf)
 	}

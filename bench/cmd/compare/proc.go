@@ -14,10 +14,41 @@ import (
 // Linux this runs on (USER_HZ is fixed by the ABI, unlike CONFIG_HZ).
 const userHZ = 100
 
-// procCPU reads the user+system CPU time of a live process from
-// /proc/PID/stat; it counts every thread, exited ones included. It returns
-// 0 when the process is gone.
+// procCPU reads the CPU time of a live process to the nanosecond: the sum
+// of its threads' run time in /proc/PID/task/*/schedstat. /proc/PID/stat
+// counts in 10 ms ticks, too coarse for a small page; it is the fallback,
+// and it also covers exited threads, which a Go program rarely has. It
+// returns 0 when the process is gone.
 func procCPU(pid int) time.Duration {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread just exited
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return procStatCPU(pid)
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return procStatCPU(pid)
+		}
+		sum += time.Duration(ns)
+	}
+	if sum == 0 {
+		return procStatCPU(pid)
+	}
+	return sum
+}
+
+// procStatCPU reads utime+stime from /proc/PID/stat.
+func procStatCPU(pid int) time.Duration {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0

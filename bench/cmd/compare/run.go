@@ -6,7 +6,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -20,6 +23,7 @@ type result struct {
 	SamplesPerScrape int // every sample on the page
 	TraefikPerScrape int // samples of traefik_* families
 	Scrapes          int
+	ScrapesGzipped   int // scrapes the tool asked to receive gzipped
 	Wall             time.Duration
 
 	Usage exitUsage // from rusage after exit: whole life, start and stop included
@@ -58,7 +62,14 @@ type harness struct {
 	recv               *receiver
 	pageURL, influxURL string
 	outDir             string
-	log                io.Writer
+	// perf, when set, samples each tool's stacks with `perf record` for the
+	// whole run; perf runs as its own process, outside the tool's rusage,
+	// but its sampling still costs the tool a little: use separate runs.
+	perf bool
+	// pprof, when set, fetches a CPU profile of each tool over its steady
+	// scrapes and a heap profile at the end, from net/http/pprof: Telegraf's
+	// --pprof-addr, and the bridge built by profile.sh (BENCH_PPROF_ADDR).
+	pprof bool
 }
 
 // runTool starts t, lets it scrape `scrapes` pages of book, stops it with
@@ -79,7 +90,14 @@ func (h *harness) runTool(ctx context.Context, t tool, book *pageBook, scrapes i
 	if err != nil {
 		return res, err
 	}
+	var pprofAddr string
+	if h.pprof {
+		if pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return res, err
+		}
+	}
 	cmd, logf, err := t.command(runSetup{
+		PprofAddr:  pprofAddr,
 		PageURL:    h.pageURL,
 		InfluxURL:  h.influxURL,
 		Interval:   interval,
@@ -104,6 +122,30 @@ func (h *harness) runTool(ctx context.Context, t tool, book *pageBook, scrapes i
 	pid = cmd.Process.Pid
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	stopPerf := func() {}
+	if h.perf {
+		stopPerf = startPerf(pid, filepath.Join(dir, t.Name+".perf.data"))
+	}
+	defer stopPerf()
+	cpuProfileDone := make(chan struct{})
+	if pprofAddr != "" {
+		go func() {
+			defer close(cpuProfileDone)
+			// From the second scrape (start-up done) over the steady ones.
+			for len(h.pages.served()) < 2 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			secs := max(1, int((time.Duration(scrapes-2) * interval).Seconds()))
+			saveURL(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs),
+				filepath.Join(dir, t.Name+".cpu.pprof"), time.Duration(secs)*time.Second+10*time.Second)
+		}()
+	} else {
+		close(cpuProfileDone)
+	}
 
 	// Each scrape is at most an interval apart; allow start-up and slack.
 	deadline := time.NewTimer(time.Duration(scrapes+3)*interval + 30*time.Second)
@@ -133,6 +175,18 @@ wait:
 	// stop, so no tool is judged on work it was interrupted in: wait until
 	// it has used no CPU for a moment, but not into the next interval.
 	waitIdle(pid, interval*3/4)
+	stopPerf()
+	if !t.isTelegraf() {
+		// The bridge's own /metrics carries Go's memstats: where the RSS goes.
+		saveURL(ctx, "http://"+listen+"/metrics", filepath.Join(dir, t.Name+".self-metrics.txt"), 5*time.Second)
+	}
+	if pprofAddr != "" {
+		select {
+		case <-cpuProfileDone:
+		case <-time.After(2 * interval):
+		}
+		saveURL(ctx, "http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(dir, t.Name+".heap.pprof"), 10*time.Second)
+	}
 
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	var waitErr error
@@ -154,6 +208,11 @@ wait:
 
 	served := h.pages.served()
 	res.Scrapes = len(served)
+	for _, sc := range served {
+		if sc.Gzipped {
+			res.ScrapesGzipped++
+		}
+	}
 	if n := len(served); n >= 3 && served[1].CPU > 0 && served[n-1].CPU > served[1].CPU {
 		res.SteadyCPU = (served[n-1].CPU - served[1].CPU) / time.Duration(n-2)
 	}
@@ -259,32 +318,48 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 	return res, nil
 }
 
-// profileBridge fetches a CPU profile from a running bridge's pprof endpoint,
-// when it has one, while it scrapes.
-func fetchProfile(ctx context.Context, listen string, seconds int, out string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds+10)*time.Second)
+// startPerf attaches `perf record` to pid and returns the function that
+// stops it (idempotent). A missing perf is reported once and ignored.
+func startPerf(pid int, out string) func() {
+	cmd := exec.Command("perf", "record", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", out)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "perf:", err)
+		return func() {}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		})
+	}
+}
+
+// saveURL stores the body of a GET, best effort: it is evidence, not a result.
+func saveURL(ctx context.Context, url, out string, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", listen, seconds)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		fmt.Fprintln(os.Stderr, "self-metrics:", err)
+		return
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-		return fmt.Errorf("%s: %s", u, resp.Status)
-	}
-	f, err := os.Create(out)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return err
+		return
 	}
-	if _, err := io.Copy(f, io.LimitReader(resp.Body, 64<<20)); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	_ = os.WriteFile(out, b, 0o644)
 }

@@ -15,6 +15,8 @@ type tool struct {
 	Binary string
 	// Schema is the bridge's output schema; empty for Telegraf.
 	Schema string
+	// Env is added to the inherited environment.
+	Env []string
 }
 
 // Names accepted by -tools.
@@ -41,6 +43,8 @@ type runSetup struct {
 	Listen string
 	// Dir receives the config files and logs of the run.
 	Dir string
+	// PprofAddr, when set, is where the tool serves net/http/pprof.
+	PprofAddr string
 }
 
 // command writes the tool's config into s.Dir and returns the command that
@@ -55,6 +59,9 @@ func (t tool) command(s runSetup) (*exec.Cmd, *os.File, error) {
 		cfgPath = filepath.Join(s.Dir, t.Name+".conf")
 		body = telegrafConfig(s)
 		args = []string{"--config", cfgPath}
+		if s.PprofAddr != "" {
+			args = append(args, "--pprof-addr", s.PprofAddr)
+		}
 	} else {
 		cfgPath = filepath.Join(s.Dir, t.Name+".yaml")
 		body = bridgeConfig(s, t.Schema)
@@ -74,6 +81,10 @@ func (t tool) command(s runSetup) (*exec.Cmd, *os.File, error) {
 		if !strings.HasPrefix(kv, "TIB_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
+	}
+	cmd.Env = append(cmd.Env, t.Env...)
+	if s.PprofAddr != "" && !t.isTelegraf() {
+		cmd.Env = append(cmd.Env, "BENCH_PPROF_ADDR="+s.PprofAddr)
 	}
 	return cmd, logf, nil
 }
