@@ -3,6 +3,7 @@ package sink
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/influxtest"
 )
@@ -38,7 +39,7 @@ func BenchmarkWriteThroughput(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-				if err := h.sink.Flush(b.Context()); err != nil {
+				if err := flushFor(h, time.Minute); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -147,7 +147,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		defer stop()
 
 		h.appendLines(t, "m v=1 1", "m v=2 2")
-		require.NoError(t, h.sink.Flush(t.Context()))
+		require.NoError(t, flushFor(h, time.Hour))
 
 		reqs := f.seen()
 		require.Len(t, reqs, 2)
@@ -231,7 +231,7 @@ func runFailures(t *testing.T, failures int, randN func(int64) int64) []time.Dur
 	stop := runFake(h, f)
 	defer stop()
 	h.appendLines(t, "m v=1 1")
-	require.NoError(t, h.sink.Flush(t.Context()))
+	require.NoError(t, flushFor(h, time.Hour))
 	reqs := f.seen()
 	require.Len(t, reqs, failures+1)
 	var waits []time.Duration
@@ -261,7 +261,7 @@ func TestHangingServerTimesOutAndRetries(t *testing.T) {
 		defer stop()
 
 		h.appendLines(t, "m v=1 1")
-		require.NoError(t, h.sink.Flush(t.Context()))
+		require.NoError(t, flushFor(h, time.Hour))
 		reqs := f.seen()
 		require.Len(t, reqs, 2)
 		require.Equal(t, 2*time.Second+100*time.Millisecond, reqs[1].at.Sub(reqs[0].at), "influxdb.timeout, then the backoff")
@@ -303,7 +303,7 @@ func TestRunStopsOnCancelAndFlushResends(t *testing.T) {
 		mu.Lock()
 		down = false
 		mu.Unlock()
-		require.NoError(t, h.sink.Flush(t.Context()))
+		require.NoError(t, flushFor(h, time.Hour))
 		require.Zero(t, h.q.Stats().Lines)
 		require.NoError(t, h.sink.Ready())
 		reqs := f.seen()
@@ -342,7 +342,7 @@ func TestTooLargeSplitsUntilWritten(t *testing.T) {
 				defer stop()
 
 				h.appendLines(t, tt.lines...)
-				require.NoError(t, h.sink.Flush(t.Context()))
+				require.NoError(t, flushFor(h, time.Hour))
 				var want []string
 				for _, l := range tt.lines {
 					if len(l)+1 <= tt.limit {

@@ -47,7 +47,8 @@ func rows(t *testing.T, srv *influxtest.Server, q string) []string {
 	return out
 }
 
-// flushFor flushes for d, for failures that never end; it returns Flush's error.
+// flushFor flushes for at most d, so a sink that retries for ever fails the
+// test instead of hanging it; it returns Flush's error.
 func flushFor(h *harness, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
@@ -74,7 +75,7 @@ func TestWriteAndReadBack(t *testing.T) {
 				fmt.Sprintf("traefik.service.request.duration,code=200,method=GET,protocol=http,service=api p50=0.1,p99=1 %d", ts),
 				fmt.Sprintf("traefik.service.requests.total,code=200,method=GET,protocol=http,service=api count=2 %d", ts+10),
 				fmt.Sprintf(`traefik.service.server.up,service=api,url=http://10.0.0.1:80 value=1 %d`, ts))
-			require.NoError(t, h.sink.Flush(t.Context()))
+			require.NoError(t, flushFor(h, 20*time.Second))
 			require.NoError(t, h.sink.Ready())
 
 			// Database created on the first write (create_database is on by default).
@@ -173,7 +174,7 @@ func TestCredentialsRefused(t *testing.T) {
 			}
 
 			tt.fix(t)
-			require.NoError(t, h.sink.Flush(t.Context()), "nothing lost once the credentials work")
+			require.NoError(t, flushFor(h, 20*time.Second), "nothing lost once the credentials work")
 			require.Equal(t, []string{
 				m + " : [2023-11-14T22:13:20Z 1]",
 				m + " : [2023-11-14T22:13:21Z 2]",
@@ -202,7 +203,7 @@ func TestMissingDatabase(t *testing.T) {
 				require.Len(t, h.logs.find(slog.LevelError, "database does not exist"), 1, h.logs.all())
 				require.NoError(t, srv.CreateDatabase(t.Context(), cfg.InfluxDB.Database))
 			}
-			require.NoError(t, h.sink.Flush(t.Context()))
+			require.NoError(t, flushFor(h, 20*time.Second))
 			series, err := srv.Query(t.Context(), cfg.InfluxDB.Database, `SELECT "v" FROM "m"`)
 			require.NoError(t, err)
 			require.Len(t, series, 1)
@@ -221,7 +222,7 @@ func TestRefusedLines(t *testing.T) {
 	// An integer field first, as an older writer would have left it.
 	h0 := newHarness(t, realConfig(srv))
 	h0.appendLines(t, "conflict count=1i 1700000000")
-	require.NoError(t, h0.sink.Flush(t.Context()))
+	require.NoError(t, flushFor(h0, 20*time.Second))
 
 	tests := []struct {
 		name        string
@@ -258,7 +259,7 @@ func TestRefusedLines(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, realConfig(srv))
 			h.appendLines(t, tt.lines...)
-			require.NoError(t, h.sink.Flush(t.Context()), "refused lines are not retried")
+			require.NoError(t, flushFor(h, 20*time.Second), "refused lines are not retried")
 			require.Zero(t, h.q.Stats().Lines)
 			require.Equal(t, tt.wantWritten, h.metric(t, "traefik_influxdb_bridge_points_written_total"))
 			for reason, n := range tt.wantDropped {
@@ -303,7 +304,7 @@ func TestTLS(t *testing.T) {
 			h := newHarness(t, cfg)
 			h.appendLines(t, "m v=1 1700000000")
 			if tt.wantErr == "" {
-				require.NoError(t, h.sink.Flush(t.Context()))
+				require.NoError(t, flushFor(h, 20*time.Second))
 				require.Len(t, rowsIn(t, srv, cfg.InfluxDB.Database), 1)
 				if tt.wantLog != "" {
 					require.Len(t, h.logs.find(slog.LevelWarn, tt.wantLog), 1)
@@ -351,7 +352,7 @@ func TestOutageKeepsDataAndLogsOnce(t *testing.T) {
 	require.Equal(t, int64(2), h.q.Stats().Lines)
 
 	require.NoError(t, srv.StartAgain(t.Context()))
-	require.NoError(t, h.sink.Flush(t.Context()))
+	require.NoError(t, flushFor(h, 20*time.Second))
 	require.Len(t, rowsIn(t, srv, "tib"), 2)
 	require.Len(t, h.logs.find(slog.LevelInfo, "answering again"), 1)
 	require.NoError(t, h.sink.Ready())
@@ -382,7 +383,7 @@ func TestPasswordFile(t *testing.T) {
 	cfg.InfluxDB.PasswordFile = file
 	h := newHarness(t, cfg)
 	h.appendLines(t, "m v=1 1700000000")
-	require.NoError(t, h.sink.Flush(t.Context()))
+	require.NoError(t, flushFor(h, 20*time.Second))
 	require.Len(t, rowsIn(t, srv, "tib"), 1)
 
 	cfg.InfluxDB.PasswordFile = filepath.Join(t.TempDir(), "absent")
@@ -401,7 +402,7 @@ func TestBodyLimitOfARealServer(t *testing.T) {
 		lines = append(lines, fmt.Sprintf("m,n=%03d v=%d 1700000000", i, i))
 	}
 	h.appendLines(t, lines...) // about 8 KiB: over the limit, so split in halves
-	require.NoError(t, h.sink.Flush(t.Context()))
+	require.NoError(t, flushFor(h, 20*time.Second))
 	require.Len(t, rowsIn(t, srv, "tib"), 300)
 	require.Equal(t, 300.0, h.metric(t, "traefik_influxdb_bridge_points_written_total"))
 	require.Zero(t, h.metric(t, "traefik_influxdb_bridge_points_dropped_total", "reason", "too_large"))
