@@ -1,10 +1,14 @@
 package collector
 
 import (
+	"bytes"
 	"os"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/traefikpage"
 )
@@ -61,4 +65,34 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkParseExpfmt is the yardstick: expfmt.TextParser on the same pages.
+func BenchmarkParseExpfmt(b *testing.B) {
+	fixture, err := os.ReadFile("testdata/traefik-v3.6.12-scrape-2.prom")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bb := range []struct {
+		name string
+		page []byte
+	}{
+		{"fixture", fixture},
+		{"traefikpage-100", traefikpage.Generate(100, 1)},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			n := countSampleLines(bb.page)
+			b.SetBytes(int64(len(bb.page)))
+			b.ReportAllocs()
+			cpu0 := cpuTime(b)
+			b.ResetTimer()
+			for b.Loop() {
+				tp := expfmt.NewTextParser(model.LegacyValidation)
+				if _, err := tp.TextToMetricFamilies(bytes.NewReader(bb.page)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/sample")
+		})
+	}
 }

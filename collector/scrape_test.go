@@ -274,6 +274,15 @@ func TestScrapeTimeoutAndConnect(t *testing.T) {
 		}
 	}))
 	defer hang.Close()
+	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("a 1\n"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer stall.Close()
 	defer close(release)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -292,6 +301,7 @@ func TestScrapeTimeoutAndConnect(t *testing.T) {
 		ctx             func() context.Context
 	}{
 		{"hang hits the deadline", hang.URL, "timeout", context.Background},
+		{"body stalls past the deadline", stall.URL, "timeout", context.Background},
 		{"closed port", closedURL, "connect", context.Background},
 		{"caller cancels", hang.URL, "canceled", func() context.Context {
 			ctx, cancel := context.WithCancel(context.Background())
