@@ -374,8 +374,9 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 	// Lines converted before a parse error are good and their counters are
 	// already accounted for: write them.
 	if len(out) > 0 {
-		c.append(t, out)
-		t.m.points.Add(float64(st.Points))
+		if c.append(t, out) {
+			t.m.points.Add(float64(st.Points))
+		}
 		if emit != nil {
 			emit(t, out)
 		}
@@ -405,7 +406,7 @@ func (c *Collector) failed(t *target, kind string, err error) error {
 // append hands lp to the Appender in records of at most batch.max_lines
 // lines and batch.max_bytes bytes, cut at line ends (a single longer line
 // goes alone).
-func (c *Collector) append(t *target, lp []byte) {
+func (c *Collector) append(t *target, lp []byte) bool {
 	err := appendRecords(c.out, lp, c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes))
 	if err != nil {
 		t.m.appendErrors.Inc()
@@ -413,12 +414,13 @@ func (c *Collector) append(t *target, lp []byte) {
 			c.log.Error("the buffer refused a scrape's points", "target", t.label, "err", err)
 			t.appendBad = true
 		}
-		return
+		return false
 	}
 	if t.appendBad {
 		c.log.Info("the buffer takes points again", "target", t.label)
 		t.appendBad = false
 	}
+	return true
 }
 
 func appendRecords(a Appender, lp []byte, maxLines, maxBytes int) error {

@@ -272,6 +272,7 @@ func TestCollectorAppendError(t *testing.T) {
 	tick(c, t0.Add(30*time.Second))
 	target := c.sources[0].targets[srv.URL+"/metrics"]
 	require.Equal(t, 3.0, counterValue(t, target.m.appendErrors))
+	require.Equal(t, 1.0, counterValue(t, target.m.points), "only the points the buffer took")
 	require.Equal(t, 1, strings.Count(logs.String(), "level=ERROR"), "logs:\n%s", logs)
 	require.Equal(t, 1, strings.Count(logs.String(), `msg="the buffer takes points again"`))
 	all, _, _ := rec.take()
