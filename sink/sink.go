@@ -262,6 +262,9 @@ func (s *Sink) send(ctx context.Context, data []byte, lines int) error {
 				s.log.Warn("a single line is over influxdb's max-body-size; dropped", "bytes", len(data), "sample", firstLine(data))
 				return nil
 			}
+			// If ctx ends between the halves, the whole batch stays queued
+			// and the first half is sent again later: harmless, as a point
+			// with the same series and timestamp overwrites itself.
 			left, n := splitLines(data, lines)
 			s.log.Debug("influxdb refused a batch as too large; sending it in halves", "lines", lines, "bytes", len(data))
 			if err := s.send(ctx, left, n); err != nil {
