@@ -172,9 +172,10 @@ func TestAppendRecords(t *testing.T) {
 	}
 }
 
-// TestCollectorFailingTarget plays a target through good and bad answers:
-// each change of state is logged once (Warn going bad, Info recovering)
-// and every failed scrape is counted by kind; nothing is fatal.
+// TestCollectorFailingTarget plays a target through good and bad answers
+// (500, garbage, oversized, too slow): each change of state is logged once
+// (Warn going bad, Info recovering), every failed scrape is counted by
+// kind, and nothing is fatal.
 func TestCollectorFailingTarget(t *testing.T) {
 	good := "# TYPE traefik_open_connections gauge\ntraefik_open_connections{entrypoint=\"web\",protocol=\"TCP\"} 1\n"
 	type answer int
@@ -182,6 +183,8 @@ func TestCollectorFailingTarget(t *testing.T) {
 		ok answer = iota
 		status500
 		garbage
+		huge
+		slow
 	)
 	var mu sync.Mutex
 	var plan []answer
@@ -197,29 +200,35 @@ func TestCollectorFailingTarget(t *testing.T) {
 			http.Error(w, "boom", http.StatusInternalServerError)
 		case garbage:
 			_, _ = w.Write([]byte("this is { not a metrics page\n"))
+		case huge:
+			_, _ = w.Write([]byte(good + strings.Repeat("# padding\n", 1000)))
+		case slow:
+			<-r.Context().Done() // until the scraper gives up
 		}
 	}))
 	defer srv.Close()
-	plan = []answer{ok, status500, status500, garbage, garbage, ok, ok}
+	plan = []answer{ok, status500, status500, garbage, garbage, huge, slow, slow, ok, ok}
+	steps := len(plan)
 
+	cfg := testConfig(srv.URL + "/metrics")
+	cfg.Traefik.MaxBody = 4 * config.KiB
+	cfg.Traefik.Timeout = 200 * time.Millisecond
 	rec := &appendRecorder{}
-	c, logs := newTestCollector(t, testConfig(srv.URL+"/metrics"), rec)
-	for i := range len(plan) {
+	c, logs := newTestCollector(t, cfg, rec)
+	for i := range steps {
 		tick(c, t0.Add(time.Duration(i)*10*time.Second))
 	}
 	kinds := logKinds(logs.String())
-	require.Len(t, kinds, 3, "logs:\n%s", logs)
-	require.Contains(t, kinds[0], "level=WARN")
-	require.Contains(t, kinds[1], "level=WARN")
-	require.Contains(t, kinds[1], "kind=parse")
-	require.Contains(t, kinds[2], "level=INFO")
-	require.Contains(t, kinds[2], "was=parse")
-
-	require.Contains(t, kinds[0], "kind=http_5xx")
+	want := []string{"level=WARN.*kind=http_5xx", "level=WARN.*kind=parse", "level=WARN.*kind=too_large",
+		"level=WARN.*kind=timeout", "level=INFO.*was=timeout"}
+	require.Len(t, kinds, len(want), "logs:\n%s", logs)
+	for i, w := range want {
+		require.Regexp(t, w, kinds[i])
+	}
 	label := srv.URL + "/metrics"
-	require.Equal(t, 3.0, counterValue(t, c.m.scrapes.WithLabelValues(label, "success")))
-	require.Equal(t, 2.0, counterValue(t, c.m.scrapes.WithLabelValues(label, "http_5xx")))
-	require.Equal(t, 2.0, counterValue(t, c.m.scrapes.WithLabelValues(label, "parse")))
+	for result, n := range map[string]float64{"success": 3, "http_5xx": 2, "parse": 2, "too_large": 1, "timeout": 2} {
+		require.Equal(t, n, counterValue(t, c.m.scrapes.WithLabelValues(label, result)), result)
+	}
 	all, _, _ := rec.take()
 	require.Equal(t, 3, strings.Count(all, "\n"), "one gauge per good scrape")
 }
