@@ -41,7 +41,7 @@ type Sink struct {
 	baseURL  string
 	database string
 	username string
-	password string
+	password config.Secret
 	createDB bool
 	timeout  time.Duration
 	maxLines int
@@ -65,16 +65,17 @@ type Sink struct {
 }
 
 // New builds a sink writing what q holds to cfg.InfluxDB, with self-metrics
-// registered on reg (nil: not exported). It reads influxdb.password_file and the TLS files now.
+// registered on reg (nil: not exported). It reads influxdb.password_file and
+// the TLS files now.
 func New(cfg *config.Config, q Queue, reg prometheus.Registerer, log *slog.Logger) (*Sink, error) {
 	ic := cfg.InfluxDB
-	password := string(ic.Password)
+	password := ic.Password
 	if ic.PasswordFile != "" {
 		b, err := os.ReadFile(ic.PasswordFile)
 		if err != nil {
 			return nil, fmt.Errorf("influxdb.password_file: %w", err)
 		}
-		password = strings.TrimSpace(string(b))
+		password = config.Secret(strings.TrimSpace(string(b)))
 	}
 	tlsConf, err := tlsConfig(ic.TLS)
 	if err != nil {
@@ -186,7 +187,8 @@ func (s *Sink) Run(ctx context.Context) error {
 }
 
 // Flush sends what is queued until the queue is empty or ctx is done, for
-// shutdown. It says how many lines were left unwritten.
+// shutdown, after Run has returned (the two must not run at once). It says
+// how many lines were left unwritten.
 func (s *Sink) Flush(ctx context.Context) error {
 	for {
 		if s.q.Stats().Records == 0 {
@@ -411,7 +413,7 @@ func (s *Sink) createDatabase(ctx context.Context) error {
 
 func (s *Sink) auth(req *http.Request) {
 	if s.username != "" || s.password != "" {
-		req.SetBasicAuth(s.username, s.password)
+		req.SetBasicAuth(s.username, string(s.password))
 	}
 }
 

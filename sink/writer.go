@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
 )
 
 // Limits on what is read of an answer: the message, and the rest drained so
@@ -28,7 +30,7 @@ type Writer struct {
 	client   *http.Client
 	writeURL string
 	username string
-	password string
+	password config.Secret // a Secret so no %v of a Writer can show it
 	gzip     bool
 	timeout  time.Duration
 	// observe, when set, is told the outcome of each attempt.
@@ -43,7 +45,7 @@ type WriterConfig struct {
 	Precision       string
 	Consistency     string
 	Username        string
-	Password        string
+	Password        config.Secret
 	Gzip            bool
 	Timeout         time.Duration // per attempt
 }
@@ -109,7 +111,7 @@ func (w *Writer) Write(ctx context.Context, payload []byte, lines int) error {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
 	if w.username != "" || w.password != "" {
-		req.SetBasicAuth(w.username, w.password)
+		req.SetBasicAuth(w.username, string(w.password))
 	}
 	start := time.Now()
 	resp, err := w.client.Do(req)
