@@ -51,6 +51,7 @@ func Mix(scale int) []Request {
 		{EntryPoint: "web", Method: http.MethodGet, Path: "/nowhere", Status: 404},
 		{EntryPoint: "websecure", Method: http.MethodGet, Path: "/secure/hello", Status: 200, Times: 3 * scale},
 		{EntryPoint: "websecure", Method: http.MethodPost, Path: "/secure/status/201", Body: "tls body", Status: 201},
+		// No TLS router serves /api: Traefik's own 404, counted (TLS included) on the entrypoint only.
 		{EntryPoint: "websecure", Method: http.MethodGet, Path: "/api/status/404", Status: 404, Times: scale},
 		{EntryPoint: "websecure", Method: http.MethodGet, Path: "/secure/status/500", Status: 500},
 	}

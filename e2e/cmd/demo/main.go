@@ -17,7 +17,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -179,8 +178,8 @@ func run(ctx context.Context, out io.Writer, keep bool, rounds int) error {
 		step("everything keeps running; Ctrl-C stops it. Try:")
 		fmt.Fprintf(out, "    curl -s %s/metrics | grep traefik_service_requests_total\n", tr.MetricsURL)
 		fmt.Fprintf(out, "    curl -s %s/metrics | grep traefik_influxdb_bridge_\n", bridge.URL)
-		fmt.Fprintf(out, "    influx -ssl -unsafeSsl -host 127.0.0.1 -port %s -username %s -password %s -database %s\n",
-			influx.URL[strings.LastIndex(influx.URL, ":")+1:], influx.Username, influx.Password, database)
+		fmt.Fprintf(out, "    curl -s --cacert %s -u %s:%s %s/query --data-urlencode db=%s --data-urlencode 'q=SHOW MEASUREMENTS'\n",
+			influx.CAFile, influx.Username, influx.Password, influx.URL, database)
 		<-ctx.Done()
 	}
 	step("stopping the bridge, Traefik, the backend and InfluxDB")
