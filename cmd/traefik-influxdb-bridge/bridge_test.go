@@ -311,3 +311,52 @@ func TestOnceAllSchemas(t *testing.T) {
 		})
 	}
 }
+
+func TestBridgeDiskBufferSurvivesRestart(t *testing.T) {
+	srv := influxtest.Start(t)
+	require.NoError(t, srv.Stop())
+	dir := t.TempDir()
+	// InfluxDB stays down through the first run, whose flush cannot succeed.
+	extra := fmt.Sprintf("buffer:\n  dir: %s\nshutdown_grace: 300ms\nself_metrics:\n  write: false\n", dir)
+
+	ft1 := newFakeTraefik(t, scrapes...)
+	first := startBridge(t, bridgeConfig(t, ft1.metricsURL(), srv, extra+"retry:\n  min_backoff: 1h\n  max_backoff: 1h\n"), srv)
+	eventually(t, 30*time.Second, "scrape-2 buffered on disk", func() (bool, error) {
+		_, body, err := get(first.url + "/metrics")
+		return ft1.hits.Load() >= 3 && metricValue(body, "traefik_influxdb_bridge_buffer_lines") > 0, err
+	})
+	require.Equal(t, 0, first.terminate(t))
+	require.Contains(t, first.stderr.String(), "it stays on disk for the next start")
+
+	// The second run sees only scrape-2, its baseline: the 20 can come only
+	// from what the first run left on disk.
+	require.NoError(t, srv.StartAgain(t.Context()))
+	ft2 := newFakeTraefik(t, scrapes[1])
+	second := startBridge(t, bridgeConfig(t, ft2.metricsURL(), srv, extra), srv)
+	eventually(t, 30*time.Second, "the first run's points in InfluxDB", func() (bool, error) {
+		v, ok, err := querySum(t.Context(), srv, apiSvc404)
+		return ok && v == 20, err
+	})
+	require.Equal(t, 0, second.terminate(t))
+}
+
+func TestOnceLogsJSONAndWarnsInsecure(t *testing.T) {
+	ft := newFakeTraefik(t, scrapes...)
+	cfg := writeFile(t, "c.yaml", fmt.Sprintf("traefik:\n  urls: [%s]\n  interval: 200ms\n  timeout: 150ms\n  tls:\n    insecure_skip_verify: true\ninfluxdb:\n  precision: ms\nschema: prometheus\nlog:\n  format: json\n", ft.metricsURL()))
+	cmd := exec.Command(binary(t), "--config", cfg, "--once")
+	cmd.Env = cleanEnviron()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "stderr: %s", &stderr)
+	require.NotEmpty(t, stdout.String())
+
+	var warned bool
+	for line := range strings.SplitSeq(strings.TrimSpace(stderr.String()), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "not a JSON log line: %s", line)
+		if rec["level"] == "WARN" && strings.Contains(fmt.Sprint(rec["msg"]), "traefik.tls.insecure_skip_verify") {
+			warned = true
+		}
+	}
+	require.True(t, warned, "no warning about insecure_skip_verify in:\n%s", &stderr)
+}
