@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/require"
 
@@ -407,4 +408,79 @@ func TestBodyLimitOfARealServer(t *testing.T) {
 	require.Equal(t, 300.0, h.metric(t, "traefik_influxdb_bridge_points_written_total"))
 	require.Zero(t, h.metric(t, "traefik_influxdb_bridge_points_dropped_total", "reason", "too_large"))
 	require.GreaterOrEqual(t, h.metric(t, "traefik_influxdb_bridge_writes_total", "status_class", "4xx"), 1.0)
+}
+
+// TestRunThroughAnOutage appends while Run sends and the server goes away
+// and comes back: with room in the buffer, every point arrives.
+func TestRunThroughAnOutage(t *testing.T) {
+	srv := influxtest.Start(t)
+	cfg := realConfig(srv)
+	cfg.Batch.MaxLines = 120
+	h := newHarness(t, cfg)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- h.sink.Run(ctx) }()
+
+	const records, perRecord = 30, 50
+	appendRecord := func(r int) {
+		var lines []string
+		for i := range perRecord {
+			lines = append(lines, fmt.Sprintf("m,r=%02d,i=%02d v=%d 1700000000", r, i, r*perRecord+i))
+		}
+		h.appendLines(t, lines...)
+	}
+	for r := range records {
+		switch r {
+		case 10:
+			require.NoError(t, srv.Stop())
+		case 20:
+			// Run has met the outage before the server comes back.
+			// (The condition runs on another goroutine: no require in it.)
+			require.Eventually(t, func() bool {
+				var m dto.Metric
+				return h.sink.m.writes.WithLabelValues("error").Write(&m) == nil && m.GetCounter().GetValue() >= 2
+			}, 10*time.Second, 5*time.Millisecond)
+			require.NoError(t, srv.StartAgain(t.Context()))
+		}
+		appendRecord(r)
+	}
+	cancel()
+	require.NoError(t, <-done)
+	require.NoError(t, flushFor(h, 20*time.Second))
+
+	series, err := srv.Query(t.Context(), "tib", `SELECT count("v") FROM "m"`)
+	require.NoError(t, err)
+	require.Len(t, series, 1)
+	require.Equal(t, fmt.Sprint(records*perRecord), fmt.Sprint(series[0].Values[0][1]))
+	require.Equal(t, float64(records*perRecord), h.metric(t, "traefik_influxdb_bridge_points_written_total"))
+	require.Zero(t, h.metric(t, "traefik_influxdb_bridge_points_dropped_total", "reason", "buffer_full"))
+}
+
+// TestFullBufferDropsOldestDuringOutage: when the buffer fills while InfluxDB
+// is away, the oldest records go, counted, and the newest are written.
+func TestFullBufferDropsOldestDuringOutage(t *testing.T) {
+	srv := influxtest.Start(t)
+	cfg := realConfig(srv)
+	cfg.Batch.MaxBytes = 1024
+	line := func(i int) string { return fmt.Sprintf("m,i=%03d v=%d 1700000000", i, 1000+i) }
+	size := len(line(0)) + 1 // 26 bytes, newline included, for every i
+	cfg.Buffer.MaxBytes = 1024
+	h := newHarness(t, cfg)
+	require.NoError(t, srv.Stop())
+	for i := range 100 { // 2600 bytes into a 1024-byte buffer
+		h.appendLines(t, line(i))
+	}
+	st := h.q.Stats()
+	kept := int(st.Lines)
+	require.Equal(t, 1024/size, kept)
+	require.Equal(t, int64(100-kept), st.DroppedLines["buffer_full"])
+	require.Error(t, flushFor(h, 300*time.Millisecond))
+
+	require.NoError(t, srv.StartAgain(t.Context()))
+	require.NoError(t, flushFor(h, 20*time.Second))
+	got := rows(t, srv, `SELECT "v" FROM "m" GROUP BY "i"`)
+	require.Len(t, got, kept)
+	require.Equal(t, fmt.Sprintf("m i=%03d: [2023-11-14T22:13:20Z %d]", 100-kept, 1000+100-kept), got[0], "the oldest kept is the first of the newest")
+	require.Equal(t, float64(100-kept), h.metric(t, "traefik_influxdb_bridge_points_dropped_total", "reason", "buffer_full"))
+	require.Equal(t, float64(kept), h.metric(t, "traefik_influxdb_bridge_points_written_total"))
 }
