@@ -1,0 +1,198 @@
+package diskqueue
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+)
+
+// durability follows what the queue has synced, so that a simulated crash can
+// throw away exactly the bytes a power cut could.
+type durability struct {
+	synced map[string]int64
+}
+
+func (d *durability) hooks() hooks {
+	return hooks{synced: func(path string, size int64) { d.synced[path] = size }}
+}
+
+// reset records that everything now on disk survived.
+func (d *durability) reset(t require.TestingT, dir string) {
+	d.synced = map[string]int64{}
+	m, err := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
+	require.NoError(t, err)
+	for _, p := range m {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		d.synced[p] = fi.Size()
+	}
+}
+
+// crash cuts every segment somewhere between what was synced and what was
+// written, as a power cut may; cut picks the point.
+func (d *durability) crash(t require.TestingT, dir string, cut func(lo, hi int64) int64) {
+	m, err := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
+	require.NoError(t, err)
+	for _, p := range m {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		if lo := d.synced[p]; lo < fi.Size() {
+			require.NoError(t, os.Truncate(p, cut(lo, fi.Size())))
+		}
+	}
+}
+
+// TestStateExactlyOnceCounting plays the collector against the queue: Traefik
+// counters grow, each scrape queues the increase since the saved state
+// together with the new state, the sender delivers to an InfluxDB that keeps
+// one point per timestamp, and the process is killed or restarted at random
+// points, losing what was not synced and possibly the position file. In the
+// end InfluxDB must hold each counter's increase exactly: nothing lost, nothing
+// counted twice.
+func TestStateExactlyOnceCounting(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		dir, err := os.MkdirTemp("", "diskqueue-state")
+		require.NoError(t, err)
+		defer os.RemoveAll(dir)
+		opts := Options{MaxBytes: 1 << 20, SegmentSize: rapid.SampledFrom([]int64{256, 1024, 1 << 16}).Draw(t, "segment"),
+			Fsync: rapid.SampledFrom([]string{FsyncAlways, FsyncInterval}).Draw(t, "fsync"), FsyncInterval: 1 << 62}
+		targets := []string{"http://a:9100/metrics", "http://b:9100/metrics"}
+		var d durability
+		d.reset(t, dir)
+		q, err := open(dir, opts, nil, d.hooks())
+		require.NoError(t, err)
+		defer func() { q.crash() }()
+
+		traefik := map[string]int{}        // the counters Traefik serves
+		collector := map[string]int{}      // the collector's state, as loaded or last saved
+		influx := map[string]map[int]int{} // target -> timestamp -> increase
+		ts := 0
+		load := func() {
+			for _, k := range targets {
+				b, err := q.LoadState(k)
+				require.NoError(t, err)
+				collector[k] = 0
+				if b != nil {
+					collector[k], err = strconv.Atoi(string(b))
+					require.NoError(t, err)
+				}
+			}
+		}
+		scrape := func(k string) {
+			v := traefik[k]
+			delta := v - collector[k]
+			ts++
+			state := []byte(strconv.Itoa(v))
+			if delta > 0 {
+				line := fmt.Sprintf("c,target=%s count=%d %d\n", k, delta, ts)
+				require.NoError(t, q.AppendWithState([]byte(line), 1, k, state))
+			} else {
+				require.NoError(t, q.SaveState(k, state))
+			}
+			collector[k] = v
+		}
+		send := func(commit bool, maxLines int) {
+			done, cancel := context.WithCancel(context.Background())
+			cancel()
+			b, err := q.Next(done, maxLines, 1<<20)
+			if err != nil {
+				require.ErrorIs(t, err, context.Canceled)
+				return
+			}
+			var k string
+			var delta, at int
+			for _, l := range splitLines(b.Data) {
+				_, err := fmt.Sscanf(l, "c,target=%s count=%d %d", &k, &delta, &at)
+				require.NoError(t, err)
+				if influx[k] == nil {
+					influx[k] = map[int]int{}
+				}
+				if old, ok := influx[k][at]; ok {
+					require.Equal(t, old, delta, "a point sent again carries the same increase")
+				}
+				influx[k][at] = delta
+			}
+			if commit {
+				require.NoError(t, q.Commit(b))
+			}
+		}
+		reopen := func() {
+			q, err = open(dir, opts, nil, d.hooks())
+			require.NoError(t, err)
+			d.reset(t, dir)
+			load()
+		}
+		load()
+
+		t.Repeat(map[string]func(*rapid.T){
+			"traffic": func(t *rapid.T) {
+				traefik[rapid.SampledFrom(targets).Draw(t, "target")] += rapid.IntRange(0, 5).Draw(t, "requests")
+			},
+			"scrape": func(t *rapid.T) { scrape(rapid.SampledFrom(targets).Draw(t, "target")) },
+			"send": func(t *rapid.T) {
+				send(rapid.Bool().Draw(t, "commit"), rapid.IntRange(1, 5).Draw(t, "max_lines"))
+			},
+			"tick": func(t *rapid.T) {
+				q.mu.Lock()
+				require.NoError(t, q.syncActive())
+				q.mu.Unlock()
+			},
+			"restart": func(t *rapid.T) {
+				require.NoError(t, q.Close())
+				reopen()
+			},
+			"kill": func(t *rapid.T) {
+				q.crash()
+				d.crash(t, dir, func(lo, hi int64) int64 { return rapid.Int64Range(lo, hi).Draw(t, "cut") })
+				if rapid.Bool().Draw(t, "lose_position") {
+					if err := os.Remove(filepath.Join(dir, positionName)); !errors.Is(err, fs.ErrNotExist) {
+						require.NoError(t, err)
+					}
+				}
+				reopen()
+			},
+		})
+
+		// Shut down cleanly, start, take a last scrape and send everything.
+		require.NoError(t, q.Close())
+		reopen()
+		for _, k := range targets {
+			scrape(k)
+		}
+		q.mu.Lock()
+		require.NoError(t, q.syncActive())
+		q.mu.Unlock()
+		for i := 0; q.Stats().Records > 0; i++ {
+			require.Less(t, i, 10000, "the queue drains")
+			send(true, 100)
+		}
+		for _, k := range targets {
+			sum := 0
+			for _, delta := range influx[k] {
+				sum += delta
+			}
+			require.Equal(t, traefik[k], sum, "increase of %s in InfluxDB", k)
+		}
+	})
+}
+
+func splitLines(b []byte) []string {
+	var out []string
+	for len(b) > 0 {
+		i := 0
+		for b[i] != '\n' {
+			i++
+		}
+		out = append(out, string(b[:i]))
+		b = b[i+1:]
+	}
+	return out
+}
