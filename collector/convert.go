@@ -309,8 +309,8 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 	if err != nil {
 		// Series cut by the error: neither written nor remembered.
 		for _, se := range c.pending {
-			se.pending = false
-			se.gen = 0
+			se.h.pending = false
+			se.h.gen = 0
 		}
 		c.pending = c.pending[:0]
 		out = c.closeOpen(out)
@@ -594,7 +594,7 @@ func (c *Converter) bound(raw []byte) (boundEntry, bool) {
 func (c *Converter) endFamily(out []byte, stats *ConvertStats) []byte {
 	out = c.closeOpen(out)
 	for _, se := range c.pending {
-		se.pending = false
+		se.h.pending = false
 		out = c.flush(se, out, stats)
 	}
 	c.pending = c.pending[:0]

@@ -38,15 +38,15 @@ func (c *Converter) traefik(role sampleRole, le, v float64, out []byte, stats *C
 		return out
 	case Histogram, Summary:
 		se := c.lookup(c.fi.typ)
-		se.touch(c.gen, c.now)
-		if !se.pending {
-			se.pending = true
+		h := se.hist(c.gen, c.now)
+		if !h.pending {
+			h.pending = true
 			c.pending = append(c.pending, se)
 		}
-		cur := &se.cur
+		cur := &h.cur
 		switch role {
 		case roleBucket:
-			se.addBucket(le, v)
+			h.addBucket(le, v)
 		case roleQuantile:
 			cur.quantiles = append(cur.quantiles, quantileValue{le, v})
 		case roleSum:
@@ -99,17 +99,18 @@ func (c *Converter) lookup(kind FamilyType) *series {
 // flush writes a histogram or summary series at the end of its family and
 // remembers its values for the next scrape.
 func (c *Converter) flush(se *series, out []byte, stats *ConvertStats) []byte {
-	cur := &se.cur
+	h := se.h
+	cur := &h.cur
 	if se.kind == Summary {
 		reset := c.restarted || cur.count < se.count
-		prevCount, prevSum := se.count, se.sum
+		prevCount, prevSum := se.count, h.sum
 		if reset {
 			prevCount, prevSum = 0, 0
 		}
 		dc, ds := cur.count-prevCount, cur.sum-prevSum
 		se.count = cur.count
 		if cur.hasSum {
-			se.sum = cur.sum
+			h.sum = cur.sum
 		}
 		if c.baseline || !cur.hasCount || dc <= 0 {
 			return out
@@ -132,17 +133,17 @@ func (c *Converter) flush(se *series, out []byte, stats *ConvertStats) []byte {
 		return out
 	}
 
-	changed := se.layoutChanged()
-	n := len(se.bounds)
-	hasInf := n > 0 && math.IsInf(se.bounds[n-1], 1)
+	changed := h.layoutChanged()
+	n := len(h.bounds)
+	hasInf := n > 0 && math.IsInf(h.bounds[n-1], 1)
 	if !cur.hasCount && hasInf {
 		cur.count = cur.buckets[n-1]
 	}
 	reset := changed || c.restarted || cur.count < se.count
 	for i := 0; i < n && !reset; i++ {
-		reset = cur.buckets[i] < se.buckets[i]
+		reset = cur.buckets[i] < h.buckets[i]
 	}
-	prevCount, prevSum := se.count, se.sum
+	prevCount, prevSum := se.count, h.sum
 	if reset {
 		prevCount, prevSum = 0, 0
 	}
@@ -152,7 +153,7 @@ func (c *Converter) flush(se *series, out []byte, stats *ConvertStats) []byte {
 	for i := 0; i < n; i++ {
 		x := cur.buckets[i]
 		if !reset {
-			x -= se.buckets[i]
+			x -= h.buckets[i]
 		}
 		if i > 0 && x < d[i-1] {
 			x = d[i-1]
@@ -162,9 +163,9 @@ func (c *Converter) flush(se *series, out []byte, stats *ConvertStats) []byte {
 	c.deltas = d
 	se.count = cur.count
 	if cur.hasSum {
-		se.sum = cur.sum
+		h.sum = cur.sum
 	}
-	copy(se.buckets, cur.buckets)
+	copy(h.buckets, cur.buckets)
 	if c.baseline || dc <= 0 {
 		return out
 	}
@@ -173,7 +174,7 @@ func (c *Converter) flush(se *series, out []byte, stats *ConvertStats) []byte {
 	out = appendFloat(out, dc)
 	if hasInf && d[n-1] > 0 {
 		for _, hq := range histogramQuantiles {
-			if v := bucketQuantile(hq.q, se.bounds, d); !math.IsNaN(v) {
+			if v := bucketQuantile(hq.q, h.bounds, d); !math.IsNaN(v) {
 				out = append(out, hq.field...)
 				out = appendFloat(out, v)
 			}

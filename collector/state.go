@@ -29,21 +29,26 @@ type state struct {
 }
 
 // series is one counter, histogram or summary series (a histogram's labels
-// without le; a summary's without quantile).
+// without le; a summary's without quantile). Counters are most of a page,
+// so what only histograms and summaries need hangs off h.
 type series struct {
-	key  string
-	kind FamilyType
-	seen int64 // unix ns of the last scrape that had it
+	key   string
+	kind  FamilyType
+	dead  bool    // expired: no longer in the map
+	idx   int     // position in the converter's scrape order; not saved
+	seen  int64   // unix ns of the last scrape that had it
+	count float64 // counter value; histogram/summary _count, as last committed
+	h     *histState
+}
 
+// histState is the rest of a histogram or summary series.
+type histState struct {
 	// Committed values from the previous scrape.
-	count   float64   // counter value; histogram/summary _count
-	sum     float64   // histogram/summary _sum
+	sum     float64   // _sum
 	bounds  []float64 // histogram upper bounds, ascending
 	buckets []float64 // cumulative bucket counts, same length as bounds
 
 	// The scrape being converted; not saved.
-	idx      int  // position in the converter's scrape order
-	dead     bool // expired: no longer in the map
 	gen      uint64
 	cur      scrapeValues
 	pending  bool // queued for writing at the end of its family
@@ -55,7 +60,7 @@ type scrapeValues struct {
 	count, sum       float64
 	hasCount, hasSum bool
 	n                int       // buckets seen
-	buckets          []float64 // when layoutOK, indexed like series.bounds
+	buckets          []float64 // when layoutOK, indexed like histState.bounds
 	bounds           []float64 // when !layoutOK, the new layout
 	quantiles        []quantileValue
 }
@@ -68,38 +73,46 @@ func newState() *state {
 	return &state{series: make(map[string]*series)}
 }
 
-// touch readies s for a new scrape the first time it is seen in it.
-func (s *series) touch(gen uint64, now int64) {
-	if s.gen == gen {
-		return
+// hist readies s for a new scrape the first time it is seen in it, and
+// returns its histogram or summary state.
+func (s *series) hist(gen uint64, now int64) *histState {
+	h := s.h
+	if h == nil {
+		h = &histState{}
+		s.h = h
 	}
-	s.gen = gen
+	if h.gen == gen {
+		return h
+	}
+	h.gen = gen
 	s.seen = now
-	s.cur.count, s.cur.sum = 0, 0
-	s.cur.hasCount, s.cur.hasSum = false, false
-	s.cur.n = 0
-	s.cur.quantiles = s.cur.quantiles[:0]
-	s.cur.bounds = s.cur.bounds[:0]
-	if cap(s.cur.buckets) < len(s.bounds) {
-		s.cur.buckets = make([]float64, len(s.bounds))
+	c := &h.cur
+	c.count, c.sum = 0, 0
+	c.hasCount, c.hasSum = false, false
+	c.n = 0
+	c.quantiles = c.quantiles[:0]
+	c.bounds = c.bounds[:0]
+	if cap(c.buckets) < len(h.bounds) {
+		c.buckets = make([]float64, len(h.bounds))
 	}
-	s.cur.buckets = s.cur.buckets[:len(s.bounds)]
-	s.layoutOK = true
+	c.buckets = c.buckets[:len(h.bounds)]
+	h.layoutOK = true
+	return h
 }
 
 // addBucket records one _bucket sample with upper bound le.
-func (s *series) addBucket(le, v float64) {
-	c := &s.cur
-	if s.layoutOK {
-		if c.n < len(s.bounds) && s.bounds[c.n] == le {
+func (h *histState) addBucket(le, v float64) {
+	c := &h.cur
+	if h.layoutOK {
+		if c.n < len(h.bounds) && h.bounds[c.n] == le {
 			c.buckets[c.n] = v
 			c.n++
 			return
 		}
 		// The page's buckets differ from the last scrape's: keep the
 		// prefix that matched and collect the new layout.
-		s.layoutOK = false
-		c.bounds = append(c.bounds[:0], s.bounds[:c.n]...)
+		h.layoutOK = false
+		c.bounds = append(c.bounds[:0], h.bounds[:c.n]...)
 		c.buckets = c.buckets[:c.n]
 	}
 	c.bounds = append(c.bounds, le)
@@ -108,20 +121,21 @@ func (s *series) addBucket(le, v float64) {
 }
 
 // layoutChanged reports whether this scrape's buckets differ from the
-// previous scrape's, and if so makes the new layout current (sorted).
-func (s *series) layoutChanged() bool {
-	c := &s.cur
-	if s.layoutOK && c.n == len(s.bounds) {
+// previous scrape's, and if so makes the new layout current (sorted) with
+// zero previous counts.
+func (h *histState) layoutChanged() bool {
+	c := &h.cur
+	if h.layoutOK && c.n == len(h.bounds) {
 		return false
 	}
-	if s.layoutOK { // fewer buckets than before
-		c.bounds = append(c.bounds[:0], s.bounds[:c.n]...)
+	if h.layoutOK { // fewer buckets than before
+		c.bounds = append(c.bounds[:0], h.bounds[:c.n]...)
 		c.buckets = c.buckets[:c.n]
 	}
 	sort.Sort(byBound{c.bounds, c.buckets})
-	s.bounds = append(s.bounds[:0], c.bounds...)
-	s.buckets = append(s.buckets[:0], make([]float64, len(c.bounds))...)
-	s.layoutOK = true
+	h.bounds = append(h.bounds[:0], c.bounds...)
+	h.buckets = append(h.buckets[:0], make([]float64, len(c.bounds))...)
+	h.layoutOK = true
 	return true
 }
 
@@ -193,7 +207,10 @@ const (
 func (st *state) marshal() []byte {
 	size := 64
 	for k, s := range st.series {
-		size += len(k) + 48 + 16*len(s.bounds)
+		size += len(k) + 48
+		if s.h != nil {
+			size += 16 * len(s.h.bounds)
+		}
 	}
 	b := make([]byte, 0, size)
 	b = append(b, stateMagic...)
@@ -220,11 +237,15 @@ func (st *state) marshal() []byte {
 		b = append(b, byte(s.kind))
 		b = binary.AppendVarint(b, s.seen)
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.count))
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.sum))
-		b = binary.AppendUvarint(b, uint64(len(s.bounds)))
-		for i := range s.bounds {
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.bounds[i]))
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.buckets[i]))
+		var h histState
+		if s.h != nil {
+			h = *s.h
+		}
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(h.sum))
+		b = binary.AppendUvarint(b, uint64(len(h.bounds)))
+		for i := range h.bounds {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(h.bounds[i]))
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(h.buckets[i]))
 		}
 	}
 	return b
@@ -313,23 +334,26 @@ func unmarshalState(b []byte) (*state, error) {
 		s.kind = FamilyType(r.byte1("kind"))
 		s.seen = r.varint("seen")
 		s.count = r.float("count")
-		s.sum = r.float("sum")
+		h := &histState{sum: r.float("sum")}
 		nb := r.uvarint("bucket count")
 		if nb > uint64(len(r.b))/16 {
 			r.fail("bucket count")
 			break
 		}
 		if nb > 0 {
-			s.bounds = make([]float64, nb)
-			s.buckets = make([]float64, nb)
-			for j := range s.bounds {
-				s.bounds[j] = r.float("bound")
-				s.buckets[j] = r.float("bucket")
+			h.bounds = make([]float64, nb)
+			h.buckets = make([]float64, nb)
+			for j := range h.bounds {
+				h.bounds[j] = r.float("bound")
+				h.buckets[j] = r.float("bucket")
 			}
 		}
 		if s.kind > Summary {
 			r.fail("kind")
 			break
+		}
+		if s.kind == Histogram || s.kind == Summary {
+			s.h = h
 		}
 		if _, dup := st.series[s.key]; dup {
 			r.fail("duplicate series")
