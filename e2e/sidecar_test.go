@@ -82,6 +82,7 @@ func TestSidecar(t *testing.T) {
 	final := settle(t, []*harness.Traefik{tr}, bridges)[0]
 	expected.add(base, final)
 	require.NotEmpty(t, expected.want())
+	t.Logf("steady: %d moving series, %d gauges, %d samples to compare", len(expected.want()), len(gauges(final)), len(cumulative(final)))
 	t.Run("steady", func(t *testing.T) { check(t, final) })
 
 	// Phase 2: InfluxDB is down while traffic flows and the bridges scrape;
@@ -98,6 +99,7 @@ func TestSidecar(t *testing.T) {
 	require.NoError(t, influx.StartAgain(ctx))
 	final2 := settle(t, []*harness.Traefik{tr}, bridges)[0]
 	expected.add(final, final2)
+	t.Logf("influxdb restart: %d moving series, %d gauges, %d samples to compare", len(expected.want()), len(gauges(final2)), len(cumulative(final2)))
 	t.Run("influxdb restart", func(t *testing.T) { check(t, final2) })
 
 	// Phase 3: Traefik restarts, and every counter starts again from zero.
@@ -119,6 +121,7 @@ func TestSidecar(t *testing.T) {
 	require.NoError(t, err)
 	final3 := settle(t, []*harness.Traefik{tr}, bridges)[0]
 	expected.add(nil, final3)
+	t.Logf("traefik restart: %d moving series, %d gauges, %d samples to compare", len(expected.want()), len(gauges(final3)), len(cumulative(final3)))
 	t.Run("traefik restart", func(t *testing.T) { check(t, final3) })
 }
 

@@ -57,6 +57,7 @@ func TestStandalone(t *testing.T) {
 		wantGauges[instanceOf(tr)] = gauges(finals[i])
 	}
 	require.NotEqual(t, wantCounts[instanceOf(traefiks[0])], wantCounts[instanceOf(traefiks[1])])
+	t.Logf("moving series per instance: %d and %d", len(wantCounts[instanceOf(traefiks[0])]), len(wantCounts[instanceOf(traefiks[1])]))
 	// examples/bridge/standalone.yaml adds cluster=edge to every point.
 	tags := bridgeTags(map[string]string{"cluster": "edge"})
 
