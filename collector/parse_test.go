@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -308,4 +309,16 @@ func TestParseZeroAllocs(t *testing.T) {
 		require.NoError(t, p.Err())
 		require.Zero(t, testing.AllocsPerRun(20, run))
 	})
+}
+
+// TestParseFamilyTableStaysBounded: a daemon reads pages for months; family
+// names that come and go must not grow the parser's table forever.
+func TestParseFamilyTableStaysBounded(t *testing.T) {
+	p := NewParser()
+	for i := range 5000 {
+		_, err := parseAll(p, []byte("# TYPE m"+strconv.Itoa(i)+" gauge\nm"+strconv.Itoa(i)+" 1\nsteady 2\n"))
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(p.fams), 4*2+1024+2)
+		require.Equal(t, len(p.fams), len(p.index))
+	}
 }
