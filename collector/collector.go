@@ -151,11 +151,13 @@ func hostname() string {
 
 func (c *Collector) newTarget(rawURL, instance string) (*target, error) {
 	tags := make(map[string]string, len(c.staticTags)+1)
-	if c.instanceTag != "" {
-		tags[c.instanceTag] = instance
-	}
 	for k, v := range c.staticTags {
 		tags[k] = v
+	}
+	// The instance tag is what keeps targets apart: it wins over a
+	// configured tag of the same key.
+	if c.instanceTag != "" {
+		tags[c.instanceTag] = instance
 	}
 	conv, err := NewConverter(ConvertOptions{
 		Schema:    c.cfg.Schema,

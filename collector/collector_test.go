@@ -298,18 +298,22 @@ func TestCollectorInstanceTags(t *testing.T) {
 		want     []string
 	}{
 		{"one URL: no instance tag", []string{a.URL}, "instance",
-			[]string{"g,host=test value=1 1700000000\n"}},
+			[]string{"g,host=test,region=eu value=1 1700000000\n"}},
 		{"several URLs: instance tag", []string{a.URL, b.URL}, "instance",
-			[]string{"g,host=test,instance=" + a.Listener.Addr().String() + " value=1 1700000000\n",
-				"g,host=test,instance=" + b.Listener.Addr().String() + " value=1 1700000000\n"}},
+			[]string{"g,host=test,instance=" + a.Listener.Addr().String() + ",region=eu value=1 1700000000\n",
+				"g,host=test,instance=" + b.Listener.Addr().String() + ",region=eu value=1 1700000000\n"}},
+		{"instance tag wins over a configured tag", []string{a.URL, b.URL}, "region",
+			[]string{"g,host=test,region=" + a.Listener.Addr().String() + " value=1 1700000000\n",
+				"g,host=test,region=" + b.Listener.Addr().String() + " value=1 1700000000\n"}},
 		{"several URLs, instance_tag empty", []string{a.URL, b.URL}, "",
-			[]string{"g,host=test value=1 1700000000\n", "g,host=test value=1 1700000000\n"}},
+			[]string{"g,host=test,region=eu value=1 1700000000\n", "g,host=test,region=eu value=1 1700000000\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(tt.urls...)
 			cfg.Metrics.Include = nil
 			cfg.InstanceTag = tt.instance
+			cfg.Tags = map[string]string{"region": "eu"}
 			rec := &appendRecorder{}
 			c, _ := newTestCollector(t, cfg, rec)
 			tick(c, t0)
