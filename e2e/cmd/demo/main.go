@@ -243,7 +243,8 @@ func report(ctx context.Context, out io.Writer, influx *influxtest.Server, befor
 
 	fmt.Fprintf(out, "\nRequests per service and status code during the demo\n")
 	fmt.Fprintf(out, "  InfluxDB: %s\n  Traefik:  increase of traefik_service_requests_total (read from %s)\n", countQ, "its /metrics")
-	fmt.Fprintf(out, "  p95:      %s\n\n", p95Q)
+	fmt.Fprintf(out, "  p95:      %s\n", p95Q)
+	fmt.Fprintf(out, "            (per scrape interval, estimated from Traefik's histogram buckets 0.1s, 0.3s, 1.2s, 5s)\n\n")
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "service\tcode\tInfluxDB\tTraefik\tmatch\tp95 mean (ms)\tp95 max (ms)\t")
 	mismatches := 0
