@@ -93,7 +93,7 @@ func TestConvertIntoInfluxDB(t *testing.T) {
 				"telegraf":   `SELECT "counter" FROM "traefik_service_requests_total" WHERE "code" = '404' AND "method" = 'GET' AND "service" = 'api-svc@file'`,
 			}[schema]
 			want := map[string][]string{
-				"traefik":    {"20", "5"},        // increases 36->56, then the reset to 5
+				"traefik":    {"20", "5"},       // increases 36->56, then the reset to 5
 				"prometheus": {"36", "56", "5"}, // cumulative
 				"telegraf":   {"36", "56", "5"},
 			}[schema]
