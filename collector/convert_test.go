@@ -620,3 +620,38 @@ func TestConvertSeriesOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestConvertParseError: the lines of the samples before a parse error come
+// back with the error; a histogram cut by it is neither written nor
+// remembered; a failed first scrape is not the baseline.
+func TestConvertParseError(t *testing.T) {
+	good := func(c, h string) string {
+		return "# TYPE a counter\na " + c + "\n# TYPE h histogram\n" +
+			`h_bucket{le="1"} ` + h + "\n" + `h_bucket{le="+Inf"} ` + h + "\nh_sum " + h + "\nh_count " + h + "\n"
+	}
+	cut := func(c, h string) string {
+		return "# TYPE a counter\na " + c + "\n# TYPE h histogram\n" + `h_bucket{le="1"} ` + h + "\nthis is not { a sample\n"
+	}
+	conv := func(t *testing.T, c *Converter, page string, i int) (string, error) {
+		p := NewParser()
+		p.Reset([]byte(page))
+		out, _, err := c.Convert(p, t0.Add(time.Duration(i)*10*time.Second), nil)
+		decodeLP(t, out)
+		return string(out), err
+	}
+	c := newTestConverter(t, "traefik")
+	out, err := conv(t, c, cut("1", "1"), 0)
+	require.Error(t, err)
+	require.Empty(t, out)
+	out, err = conv(t, c, good("5", "2"), 1)
+	require.NoError(t, err)
+	require.Empty(t, out, "the failed first scrape was no baseline: this one is")
+	out, err = conv(t, c, cut("7", "9"), 2)
+	require.Error(t, err)
+	require.Equal(t, "a,host=test count=2 1700000020\n", out, "the counter before the error is written")
+	out, err = conv(t, c, good("8", "4"), 3)
+	require.NoError(t, err)
+	// h is taken against 2 (the cut 9 was not remembered): 2 more.
+	require.Equal(t, "a,host=test count=1 1700000030\n"+
+		"h,host=test count=2,p50=0.5,p90=0.9,p95=0.95,p99=0.99,sum=2 1700000030\n", out)
+}
