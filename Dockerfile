@@ -10,10 +10,11 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-ARG TARGETOS=linux
-ARG TARGETARCH=amd64
+# Set by BuildKit for the platform being built (--platform); empty with the legacy builder.
+ARG TARGETOS
+ARG TARGETARCH
 # A static binary (no cgo) with no build paths in it; deploytest/dockerfile_test.go runs this exact line.
-RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/traefik-influxdb-bridge ./cmd/traefik-influxdb-bridge
+RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/traefik-influxdb-bridge ./cmd/traefik-influxdb-bridge
 # The disk buffer's directory, handed to the non-root user below (distroless has no shell to make it there).
 RUN mkdir -p /out/buffer
 

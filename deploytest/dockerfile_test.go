@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"debug/buildinfo"
 	"debug/elf"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -90,6 +92,19 @@ func TestDockerfile(t *testing.T) {
 	users := commands[instructions.UserCommand](final)
 	require.Len(t, users, 1)
 	user := users[0].User
+
+	t.Run("Go of the build stage is at least go.mod's", func(t *testing.T) {
+		gomod, err := os.ReadFile(filepath.Join(repoRoot(t), "go.mod"))
+		require.NoError(t, err)
+		m := regexp.MustCompile(`(?m)^go (\d+)\.(\d+)`).FindStringSubmatch(string(gomod))
+		require.NotNil(t, m)
+		img := regexp.MustCompile(`^(\d+)\.(\d+)\.\d+$`).FindStringSubmatch(df.args["GO_VERSION"])
+		require.NotNil(t, img, "GO_VERSION %q is not a pinned x.y.z", df.args["GO_VERSION"])
+		num := func(s string) int { n, _ := strconv.Atoi(s); return n }
+		need := num(m[1])*1000 + num(m[2])
+		have := num(img[1])*1000 + num(img[2])
+		require.GreaterOrEqual(t, have, need, "golang:%s cannot build a go %s.%s module", df.args["GO_VERSION"], m[1], m[2])
+	})
 
 	t.Run("runs as a numeric non-root user", func(t *testing.T) {
 		require.Regexp(t, `^[0-9]+(:[0-9]+)?$`, user, "Kubernetes' runAsNonRoot can only check a numeric user")
