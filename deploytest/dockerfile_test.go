@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/buildinfo"
 	"debug/elf"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
