@@ -2,6 +2,8 @@ package harness
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +138,18 @@ func TestTraefikCountsTheMix(t *testing.T) {
 		require.Equal(t, 4.0, after.Sum("traefik_router_request_duration_seconds_bucket", match),
 			"7 GETs answered 200, 3 of them slower than 0.1s")
 	})
+}
+
+// TestToolsPinTheSameTraefik keeps the cache key honest: the binary is cached
+// as traefik-<TraefikVersion>, so e2e/tools/go.mod must build that version.
+func TestToolsPinTheSameTraefik(t *testing.T) {
+	gomod, err := os.ReadFile(filepath.Join("..", "tools", "go.mod"))
+	require.NoError(t, err)
+	var pinned []string
+	for _, line := range strings.Split(string(gomod), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "github.com/traefik/traefik/v3" {
+			pinned = append(pinned, f[1])
+		}
+	}
+	require.Equal(t, []string{TraefikVersion}, pinned)
 }
