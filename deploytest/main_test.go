@@ -26,5 +26,8 @@ func TestMain(m *testing.M) {
 	if bridgePath != "" {
 		os.RemoveAll(filepath.Dir(bridgePath))
 	}
+	if helmHomeDir != "" {
+		os.RemoveAll(helmHomeDir)
+	}
 	os.Exit(code)
 }
