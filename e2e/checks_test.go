@@ -64,6 +64,18 @@ func (l ledger) add(from, to harness.Samples) {
 	}
 }
 
+// durationSums is the other half of the latency histograms: the increase of
+// each _sum (seconds spent), which the traefik schema writes as field sum.
+type durationSums map[string]float64
+
+func (d durationSums) add(from, to harness.Samples) {
+	for k, s := range to {
+		if strings.HasPrefix(s.Name, "traefik_") && strings.HasSuffix(s.Name, "_request_duration_seconds_sum") {
+			d[k] += s.Value - from[k].Value
+		}
+	}
+}
+
 // want is the ledger without zeros: a series that did not move has no point.
 func (l ledger) want() map[string]float64 {
 	out := map[string]float64{}
@@ -147,6 +159,12 @@ func read(srv *influxtest.Server, db, q string, conv func([]harness.Row) ([]harn
 func traefikCounts(srv *influxtest.Server, db, inst string, tags map[string]string) reader {
 	return read(srv, db, `SELECT sum("count") AS "count" FROM /^traefik\./ GROUP BY *`,
 		func(rows []harness.Row) ([]harness.Sample, error) { return harness.FromTraefikSchema(rows, "count") }, inst, tags)
+}
+
+// traefikDurationSums reads sum(sum) of every traefik-schema latency series.
+func traefikDurationSums(srv *influxtest.Server, db, inst string, tags map[string]string) reader {
+	return read(srv, db, `SELECT sum("sum") AS "sum" FROM /^traefik\.[a-z]+\.request\.duration$/ GROUP BY *`,
+		func(rows []harness.Row) ([]harness.Sample, error) { return harness.FromTraefikSchema(rows, "sum") }, inst, tags)
 }
 
 // traefikGauges reads the last value of every traefik-schema gauge.

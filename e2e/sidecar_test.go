@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -54,10 +56,27 @@ func TestSidecar(t *testing.T) {
 	const inst = ""
 	tags := bridgeTags(nil)
 	expected := ledger{}
+	sums := durationSums{}
 	check := func(t *testing.T, final harness.Samples) {
 		t.Run("traefik schema counts equal Traefik's increase", func(t *testing.T) {
 			requireEventually(t, traefikCounts(influx, db["traefik"], inst, tags),
 				map[string]map[string]float64{inst: expected.want()}, false)
+		})
+		t.Run("traefik schema latency sums equal Traefik's increase", func(t *testing.T) {
+			// Seconds are floats: the bridge's per-interval differences add
+			// up to Traefik's increase only up to rounding.
+			got, err := traefikDurationSums(influx, db["traefik"], inst, tags)(t.Context())
+			require.NoError(t, err)
+			want := map[string]float64{}
+			for k, v := range sums {
+				if v != 0 {
+					want[k] = v
+				}
+			}
+			require.ElementsMatch(t, slices.Collect(maps.Keys(want)), slices.Collect(maps.Keys(got[inst].Values())))
+			for k, v := range want {
+				require.InEpsilon(t, v, got[inst][k].Value, 1e-9, k)
+			}
 		})
 		t.Run("traefik schema gauges equal Traefik's", func(t *testing.T) {
 			requireEventually(t, traefikGauges(influx, db["traefik"], inst, tags),
@@ -81,6 +100,7 @@ func TestSidecar(t *testing.T) {
 	require.NoError(t, err)
 	final := settle(t, []*harness.Traefik{tr}, bridges)[0]
 	expected.add(base, final)
+	sums.add(base, final)
 	require.NotEmpty(t, expected.want())
 	t.Logf("steady: %d moving series, %d gauges, %d samples to compare", len(expected.want()), len(gauges(final)), len(cumulative(final)))
 	t.Run("steady", func(t *testing.T) { check(t, final) })
@@ -99,6 +119,7 @@ func TestSidecar(t *testing.T) {
 	require.NoError(t, influx.StartAgain(ctx))
 	final2 := settle(t, []*harness.Traefik{tr}, bridges)[0]
 	expected.add(final, final2)
+	sums.add(final, final2)
 	t.Logf("influxdb restart: %d moving series, %d gauges, %d samples to compare", len(expected.want()), len(gauges(final2)), len(cumulative(final2)))
 	t.Run("influxdb restart", func(t *testing.T) { check(t, final2) })
 
@@ -121,6 +142,7 @@ func TestSidecar(t *testing.T) {
 	require.NoError(t, err)
 	final3 := settle(t, []*harness.Traefik{tr}, bridges)[0]
 	expected.add(nil, final3)
+	sums.add(nil, final3)
 	t.Logf("traefik restart: %d moving series, %d gauges, %d samples to compare", len(expected.want()), len(gauges(final3)), len(cumulative(final3)))
 	t.Run("traefik restart", func(t *testing.T) { check(t, final3) })
 }
