@@ -51,7 +51,7 @@ func (q *Queue) crash() {
 }
 
 // drain takes everything waiting, committing batch by batch.
-func drain(t testing.TB, q *Queue, maxLines, maxBytes int) ([]byte, int) {
+func drain(t tb, q *Queue, maxLines, maxBytes int) ([]byte, int) {
 	t.Helper()
 	var all []byte
 	n := 0
@@ -65,14 +65,14 @@ func drain(t testing.TB, q *Queue, maxLines, maxBytes int) ([]byte, int) {
 	return all, n
 }
 
-func segFiles(t testing.TB, dir string) []string {
+func segFiles(t tb, dir string) []string {
 	t.Helper()
 	m, err := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
 	require.NoError(t, err)
 	return m
 }
 
-func fileSize(t testing.TB, path string) int64 {
+func fileSize(t tb, path string) int64 {
 	t.Helper()
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
@@ -80,3 +80,9 @@ func fileSize(t testing.TB, path string) int64 {
 }
 
 var _ sink.Queue = (*Queue)(nil)
+
+// tb is what helpers need from *testing.T and *rapid.T alike.
+type tb interface {
+	require.TestingT
+	Helper()
+}

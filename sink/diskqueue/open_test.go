@@ -22,7 +22,7 @@ type recLoc struct {
 	state     string
 }
 
-func scanDir(t testing.TB, dir string) []recLoc {
+func scanDir(t tb, dir string) []recLoc {
 	t.Helper()
 	var out []recLoc
 	for _, p := range segFiles(t, dir) {
@@ -34,7 +34,7 @@ func scanDir(t testing.TB, dir string) []recLoc {
 				break
 			}
 			l := recLoc{path: p, off: off, size: rec.size, id: -1, kind: rec.kind, key: string(rec.key), state: string(rec.state)}
-			if len(rec.data) > 0 {
+			if rec.kind == kindRecord && len(rec.data) > 0 {
 				_, err := fmt.Sscanf(string(rec.data), "m,rec=%d ", &l.id)
 				require.NoError(t, err)
 			}
@@ -46,7 +46,7 @@ func scanDir(t testing.TB, dir string) []recLoc {
 }
 
 // ids lists the records in line-protocol data, in order.
-func ids(t testing.TB, data []byte) []int {
+func ids(t tb, data []byte) []int {
 	t.Helper()
 	var out []int
 	for l := range bytes.Lines(data) {
@@ -60,7 +60,7 @@ func ids(t testing.TB, data []byte) []int {
 	return out
 }
 
-func flipByte(t testing.TB, path string, off int) {
+func flipByte(t tb, path string, off int) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	require.NoError(t, err)
@@ -73,7 +73,7 @@ func flipByte(t testing.TB, path string, off int) {
 	require.NoError(t, f.Close())
 }
 
-func appendFile(t testing.TB, path string, b []byte) {
+func appendFile(t tb, path string, b []byte) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	require.NoError(t, err)

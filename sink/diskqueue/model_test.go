@@ -1,0 +1,340 @@
+package diskqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
+)
+
+// mrec is the model's view of one appended record and where it was written.
+type mrec struct {
+	id    int
+	data  []byte // nil for a state alone
+	lines int
+	key   string
+	state string
+	path  string
+	end   int64 // offset in path just past the record
+	alive bool  // still in its segment
+	aside bool  // its state is in the state file
+}
+
+// peekIDs lists the waiting records, not in flight, by reading them back.
+func (q *Queue) peekIDs(t require.TestingT) []int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []int
+	for _, r := range q.recs[q.head:] {
+		buf := make([]byte, r.size)
+		require.NoError(t, q.readAt(r.seg, buf, r.off))
+		rec, err := decodeRecord(buf)
+		require.NoError(t, err)
+		var id int
+		_, err = fmt.Sscanf(string(rec.data), "m,rec=%d ", &id)
+		require.NoError(t, err)
+		out = append(out, id)
+	}
+	return out
+}
+
+// TestModel runs random operations against the queue and a model that is a
+// list: appends, Next, Commit, fsync ticks, clean restarts, kills that lose
+// the unsynced bytes (plus a torn tail and possibly the position file) and
+// flipped bits. After every step the queue must hold exactly what the model
+// says, in order, with the sizes adding up; the cap may only drop the oldest
+// records not in flight, and counts them; damage may only lose the record hit.
+func TestModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		dir, err := os.MkdirTemp("", "diskqueue-model")
+		require.NoError(t, err)
+		defer os.RemoveAll(dir)
+		opts := Options{
+			MaxBytes:      rapid.SampledFrom([]int64{1 << 20, 2048}).Draw(t, "max_bytes"),
+			SegmentSize:   rapid.SampledFrom([]int64{256, 512}).Draw(t, "segment"),
+			Fsync:         rapid.SampledFrom([]string{FsyncAlways, FsyncInterval}).Draw(t, "fsync"),
+			FsyncInterval: 1 << 62, // the "tick" action stands in for the timer
+		}
+		var d durability
+		d.reset(t, dir)
+		q, err := open(dir, opts, nil, d.hooks())
+		require.NoError(t, err)
+		defer func() { q.crash() }()
+
+		var (
+			all      = map[int]*mrec{}
+			queue    []*mrec // waiting data records, the batch in flight first
+			inflight int
+			batch    sink.Batch
+			states   []*mrec // every state written, oldest first
+			nextID   int
+		)
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		locate := func(r *mrec) {
+			q.mu.Lock()
+			r.path, r.end = q.segPath(q.active.start), q.active.size
+			q.mu.Unlock()
+		}
+		durable := func(r *mrec) bool { return d.synced[r.path] >= r.end }
+		reopen := func() {
+			q, err = open(dir, opts, nil, d.hooks())
+			require.NoError(t, err)
+			d.reset(t, dir)
+			inflight = 0
+		}
+		// markCut forgets the records a crash or a repair cut off.
+		markCut := func() {
+			for _, r := range all {
+				fi, err := os.Stat(r.path)
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // consumed or dropped; its state, if any, was saved aside
+				}
+				require.NoError(t, err)
+				if r.end > fi.Size() {
+					r.alive = false
+				}
+			}
+			queue = slices.DeleteFunc(queue, func(r *mrec) bool { return !r.alive })
+		}
+
+		t.Repeat(map[string]func(*rapid.T){
+			"append": func(t *rapid.T) {
+				nextID++
+				n := rapid.IntRange(1, 4).Draw(t, "lines")
+				r := &mrec{id: nextID, data: lines(nextID, n), lines: n, alive: true}
+				before := q.Stats().DroppedLines[ReasonBufferFull]
+				if rapid.Bool().Draw(t, "with_state") {
+					r.key, r.state = rapid.SampledFrom([]string{"a", "b"}).Draw(t, "key"), "s"+strconv.Itoa(nextID)
+					require.NoError(t, q.AppendWithState(r.data, n, r.key, []byte(r.state)))
+					states = append(states, r)
+				} else {
+					require.NoError(t, q.Append(r.data, n))
+				}
+				locate(r)
+				all[r.id] = r
+				queue = append(queue, r)
+				// The cap may have dropped waiting records: only the oldest,
+				// never the new one, each line counted. The segments holding
+				// the batch in flight are kept whole until Commit.
+				got := q.peekIDs(t)
+				held := map[string]bool{}
+				for _, r := range queue[:inflight] {
+					held[r.path] = true
+				}
+				var kept []*mrec
+				var lost int64
+				rest := queue[inflight:]
+				i, keeping := 0, false
+				for _, r := range rest {
+					if i < len(got) && got[i] == r.id {
+						kept = append(kept, r)
+						keeping = keeping || !held[r.path]
+						i++
+						continue
+					}
+					require.False(t, held[r.path], "record %d dropped from a segment in flight", r.id)
+					require.False(t, keeping, "record %d dropped after a newer one was kept", r.id)
+					lost += int64(r.lines)
+				}
+				require.Equal(t, len(got), i, "waiting records %v are not the model's %v", got, rest)
+				require.Equal(t, lost, q.Stats().DroppedLines[ReasonBufferFull]-before)
+				require.NotEmpty(t, kept)
+				queue = append(queue[:inflight:inflight], kept...)
+			},
+			"save_state": func(t *rapid.T) {
+				nextID++
+				r := &mrec{id: nextID, key: rapid.SampledFrom([]string{"a", "b"}).Draw(t, "key"), state: "s" + strconv.Itoa(nextID), alive: true}
+				require.NoError(t, q.SaveState(r.key, []byte(r.state)))
+				locate(r)
+				all[r.id] = r
+				states = append(states, r)
+			},
+			"next": func(t *rapid.T) {
+				maxLines := rapid.IntRange(1, 10).Draw(t, "max_lines")
+				maxBytes := rapid.IntRange(1, 400).Draw(t, "max_bytes")
+				b, err := q.Next(done, maxLines, maxBytes)
+				if inflight > 0 {
+					require.NoError(t, err)
+					require.Equal(t, batch.Seq, b.Seq)
+					require.Equal(t, string(batch.Data), string(b.Data))
+					return
+				}
+				var want []byte
+				n, ls := 0, 0
+				for _, r := range queue {
+					if !durable(r) || n > 0 && (ls+r.lines > maxLines || len(want)+len(r.data) > maxBytes) {
+						break
+					}
+					want = append(want, r.data...)
+					ls += r.lines
+					n++
+				}
+				if n == 0 {
+					require.ErrorIs(t, err, context.Canceled)
+					return
+				}
+				require.NoError(t, err)
+				require.Equal(t, string(want), string(b.Data))
+				require.Equal(t, ls, b.Lines)
+				inflight, batch = n, b
+			},
+			"commit": func(t *rapid.T) {
+				if inflight == 0 {
+					require.Error(t, q.Commit(batch), "a batch committed twice")
+					return
+				}
+				require.NoError(t, q.Commit(batch))
+				queue = queue[inflight:]
+				inflight = 0
+			},
+			"tick": func(t *rapid.T) {
+				q.mu.Lock()
+				require.NoError(t, q.syncActive())
+				q.mu.Unlock()
+			},
+			"restart": func(t *rapid.T) {
+				require.NoError(t, q.Close())
+				reopen()
+			},
+			"kill": func(t *rapid.T) {
+				q.crash()
+				d.crash(t, dir, func(lo, hi int64) int64 { return rapid.Int64Range(lo, hi).Draw(t, "cut") })
+				markCut()
+				if segs := segFiles(t, dir); len(segs) > 0 && rapid.Bool().Draw(t, "torn_tail") {
+					// What a write cut short leaves: the start of a record.
+					r := appendRecord(nil, lines(-1, 3), 3, "", nil, 1)
+					appendFile(t, segs[len(segs)-1], r[:rapid.IntRange(1, len(r)-1).Draw(t, "torn_bytes")])
+				}
+				losePosition := rapid.Bool().Draw(t, "lose_position")
+				if losePosition {
+					if err := os.Remove(filepath.Join(dir, positionName)); !errors.Is(err, fs.ErrNotExist) {
+						require.NoError(t, err)
+					}
+				}
+				reopen()
+				if losePosition {
+					// Everything still on disk is sent again, in order.
+					queue = nil
+					for _, l := range scanDir(t, dir) {
+						if l.id >= 0 {
+							r, ok := all[l.id]
+							require.True(t, ok, "record %d invented", l.id)
+							require.True(t, r.alive, "record %d came back from the dead", l.id)
+							queue = append(queue, r)
+						}
+					}
+				}
+			},
+			"flip_bit": func(t *rapid.T) {
+				require.NoError(t, q.Close())
+				segs := segFiles(t, dir)
+				if len(segs) == 0 {
+					reopen()
+					return
+				}
+				path := rapid.SampledFrom(segs).Draw(t, "segment_file")
+				size := fileSize(t, path)
+				if size == 0 {
+					reopen()
+					return
+				}
+				at := int(rapid.Int64Range(0, size-1).Draw(t, "offset"))
+				var hit *recLoc
+				locs := scanDir(t, dir)
+				for i, l := range locs {
+					if l.path == path && l.off <= at && at < l.off+l.size {
+						hit = &locs[i]
+					}
+				}
+				require.NotNil(t, hit, "offset %d of %s is in no record", at, path)
+				newest := hit.path == segs[len(segs)-1] && hit.off+hit.size == int(size)
+				flipByte(t, path, at)
+				reopen()
+				// Counters start with the process: what this open counted.
+				counted := q.Stats().DroppedLines[ReasonCorrupt]
+				var victim *mrec
+				for _, r := range all {
+					if r.path == path && r.end == int64(hit.off+hit.size) && r.alive {
+						victim = r
+					}
+				}
+				if victim != nil {
+					victim.alive = false
+				}
+				live := victim != nil && slices.Contains(queue, victim)
+				queue = slices.DeleteFunc(queue, func(r *mrec) bool { return !r.alive })
+				switch {
+				case hit.kind == kindPad || newest:
+					// Damage to padding is harmless but its newlines are
+					// counted; damage to the newest record's header looks like
+					// a torn write and is cut without counting.
+				case live:
+					require.Positive(t, counted, "lost record %d not counted", victim.id)
+				default:
+					require.Zero(t, counted, "nothing waiting was lost")
+				}
+			},
+			"": func(t *rapid.T) {
+				st := q.Stats()
+				var bytes, ls int64
+				for _, r := range queue {
+					bytes += int64(len(r.data))
+					ls += int64(r.lines)
+				}
+				require.Equal(t, int64(len(queue)), st.Records, "records")
+				require.Equal(t, ls, st.Lines, "lines")
+				require.Equal(t, bytes, st.Bytes, "bytes")
+				var ids []int
+				for _, r := range queue[inflight:] {
+					ids = append(ids, r.id)
+				}
+				got := q.peekIDs(t)
+				if len(ids) == 0 {
+					require.Empty(t, got)
+				} else {
+					require.Equal(t, ids, got, "waiting records, in order")
+				}
+				var disk int64
+				for _, p := range segFiles(t, dir) {
+					disk += fileSize(t, p)
+				}
+				q.mu.Lock()
+				require.Equal(t, disk, q.disk, "segment bytes")
+				q.mu.Unlock()
+				// A state survives damage to its record once it is saved aside.
+				if b, err := os.ReadFile(filepath.Join(dir, stateName)); err == nil {
+					saved, err := decodeStates(b)
+					require.NoError(t, err)
+					for _, st := range saved {
+						id, err := strconv.Atoi(string(st.val[1:]))
+						require.NoError(t, err)
+						all[id].aside = true
+					}
+				}
+				for _, k := range []string{"a", "b"} {
+					var want []byte
+					for _, r := range states {
+						if r.key == k && (r.alive || r.aside) {
+							want = []byte(r.state)
+						}
+					}
+					got, err := q.LoadState(k)
+					require.NoError(t, err)
+					require.Equal(t, string(want), string(got), "state of %q", k)
+				}
+			},
+		})
+	})
+}
