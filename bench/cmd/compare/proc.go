@@ -71,11 +71,23 @@ func procStatCPU(pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / userHZ
 }
 
+// memStatus is the memory lines of /proc/PID/status, in bytes.
+type memStatus struct {
+	RSS, HWM   int64 // VmRSS, VmHWM
+	Anon, File int64 // RssAnon (heap, stacks), RssFile (the mapped binary)
+}
+
 // procMem reads the resident set now and its peak (VmRSS, VmHWM) in bytes.
 func procMem(pid int) (rss, hwm int64) {
+	m := procMemStatus(pid)
+	return m.RSS, m.HWM
+}
+
+func procMemStatus(pid int) memStatus {
+	var m memStatus
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0, 0
+		return m
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, ":")
@@ -84,12 +96,16 @@ func procMem(pid int) (rss, hwm int64) {
 		}
 		switch k {
 		case "VmRSS":
-			rss = parseKB(v)
+			m.RSS = parseKB(v)
 		case "VmHWM":
-			hwm = parseKB(v)
+			m.HWM = parseKB(v)
+		case "RssAnon":
+			m.Anon = parseKB(v)
+		case "RssFile":
+			m.File = parseKB(v)
 		}
 	}
-	return rss, hwm
+	return m
 }
 
 func parseKB(v string) int64 {

@@ -77,7 +77,7 @@ func summarize(rs []result) []row {
 				return float64(r.Usage.CPU) / float64(max(r.Scrapes, 1))
 			})),
 			TotalCPU:        time.Duration(per(func(r result) float64 { return float64(r.Usage.CPU) })),
-			PeakRSS:         int64(per(func(r result) float64 { return float64(r.Usage.MaxRSS) })),
+			PeakRSS:         int64(per(func(r result) float64 { return float64(r.PeakRSS) })),
 			LinesPerScrape:  perScrape(func(r result) int64 { return r.Writes.Lines }),
 			FieldsPerScrape: perScrape(func(r result) int64 { return r.Writes.Fields }),
 			WirePerScrape:   perScrape(func(r result) int64 { return r.Writes.WireBytes }),
@@ -104,7 +104,7 @@ func median(v []float64) float64 {
 func printTables(w io.Writer, rows []row, side *sidecarResult) {
 	if len(rows) > 0 {
 		fmt.Fprintf(w, "\n### Per tool (median of rounds)\n\n")
-		fmt.Fprintln(w, "| services | tool | samples/scrape | scrapes | CPU s per M samples (steady) | CPU s per M samples (whole run) | CPU per scrape | CPU whole run | peak RSS MiB | lines/scrape | fields/scrape | KiB sent/scrape | KiB line protocol/scrape | rejected |")
+		fmt.Fprintln(w, "| services | tool | samples/scrape | scrapes | CPU s per M samples (steady) | CPU s per M samples (whole run) | CPU per scrape | CPU whole run | peak RSS (VmHWM) MiB | lines/scrape | fields/scrape | KiB sent/scrape | KiB line protocol/scrape | rejected |")
 		fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, r := range rows {
 			fmt.Fprintf(w, "| %d | %s | %d | %.0f | %.3f | %.3f | %s | %s | %.1f | %.0f | %.0f | %.1f | %.1f | %d |\n",
@@ -115,11 +115,11 @@ func printTables(w io.Writer, rows []row, side *sidecarResult) {
 	}
 	if side != nil {
 		fmt.Fprintf(w, "\n### Bridge as a sidecar\n\n")
-		fmt.Fprintln(w, "| services | interval | scrapes | window | CPU in window | share of one core | RSS MiB | peak RSS MiB | lines received |")
+		fmt.Fprintln(w, "| services | interval | scrapes | window | CPU in window | share of one core | RSS MiB (anon + file) | peak RSS MiB | lines received |")
 		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-		fmt.Fprintf(w, "| %d | %s | %d | %s | %s | %.3f %% | %.1f | %.1f | %d |\n",
+		fmt.Fprintf(w, "| %d | %s | %d | %s | %s | %.3f %% | %.1f (%.1f + %.1f) | %.1f | %d |\n",
 			side.Services, side.Interval, side.Scrapes, side.Window.Round(time.Second), fmtDur(side.WindowCPU),
-			100*side.coreShare(), mib(side.RSS), mib(side.PeakRSS), side.Writes.Lines)
+			100*side.coreShare(), mib(side.RSS), mib(side.RSSAnon), mib(side.RSSFile), mib(side.PeakRSS), side.Writes.Lines)
 	}
 }
 

@@ -26,7 +26,12 @@ type result struct {
 	ScrapesGzipped   int // scrapes the tool asked to receive gzipped
 	Wall             time.Duration
 
-	Usage exitUsage // from rusage after exit: whole life, start and stop included
+	// Usage is from rusage after exit: whole life, start and stop included.
+	// Its MaxRSS is not the tool's: Go starts children with vfork, and Linux
+	// folds the harness's own high-water RSS into the child's at exec. So
+	// PeakRSS, the tool's VmHWM read while it runs, is the memory figure.
+	Usage   exitUsage
+	PeakRSS int64
 	// SteadyCPU is the CPU between the arrival of scrape 2 and of the last
 	// scrape, divided by the scrapes in between: start-up, the first scrape
 	// (no deltas yet) and shutdown are left out. Zero with fewer than 3 scrapes.
@@ -166,6 +171,9 @@ wait:
 			<-exited
 			return res, fmt.Errorf("%s: only %d of %d scrapes in time; see %s", t.Name, len(h.pages.served()), scrapes, logf.Name())
 		case <-tick.C:
+			if _, hwm := procMem(pid); hwm > res.PeakRSS {
+				res.PeakRSS = hwm
+			}
 			if len(h.pages.served()) >= scrapes {
 				break wait
 			}
@@ -176,6 +184,9 @@ wait:
 	// it has used no CPU for a moment, but not into the next interval.
 	waitIdle(pid, interval*3/4)
 	stopPerf()
+	if _, hwm := procMem(pid); hwm > res.PeakRSS {
+		res.PeakRSS = hwm
+	}
 	if !t.isTelegraf() {
 		// The bridge's own /metrics carries Go's memstats: where the RSS goes.
 		saveURL(ctx, "http://"+listen+"/metrics", filepath.Join(dir, t.Name+".self-metrics.txt"), 5*time.Second)
@@ -245,6 +256,8 @@ type sidecarResult struct {
 	Window       time.Duration // first scrape to end
 	WindowCPU    time.Duration // CPU used in that window
 	RSS, PeakRSS int64         // VmRSS and VmHWM just before stopping
+	RSSAnon      int64         // of RSS: anonymous memory (Go heap, stacks)
+	RSSFile      int64         // of RSS: file pages (the executable's code and data)
 	Usage        exitUsage
 	Writes       writeCounts
 }
@@ -268,9 +281,16 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 	if err != nil {
 		return res, err
 	}
+	var pprofAddr string
+	if h.pprof {
+		if pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return res, err
+		}
+	}
 	cmd, logf, err := t.command(runSetup{
 		PageURL: h.pageURL, InfluxURL: h.influxURL, Interval: interval, Gzip: true,
 		BatchSize: 5000, MaxMetrics: book.get(0).samples, Listen: listen, Dir: dir,
+		PprofAddr: pprofAddr,
 	})
 	if err != nil {
 		return res, err
@@ -297,7 +317,12 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 	}
 	end := time.Now()
 	endCPU := procCPU(pid)
-	res.RSS, res.PeakRSS = procMem(pid)
+	m := procMemStatus(pid)
+	res.RSS, res.PeakRSS, res.RSSAnon, res.RSSFile = m.RSS, m.HWM, m.Anon, m.File
+	saveURL(ctx, "http://"+listen+"/metrics", filepath.Join(dir, t.Name+".self-metrics.txt"), 5*time.Second)
+	if pprofAddr != "" {
+		saveURL(ctx, "http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(dir, t.Name+".heap.pprof"), 10*time.Second)
+	}
 	served := h.pages.served()
 	res.Scrapes = len(served)
 	if len(served) > 0 {
