@@ -283,6 +283,28 @@ func writeStaticConfig(src, dst, dynamic string, freePorts bool) (map[string]str
 	return addrs, os.WriteFile(dst, out, 0o644)
 }
 
+// EntrypointAddresses reads the entrypoint addresses of a static configuration
+// file, so a program can check they are free before starting Traefik.
+func EntrypointAddresses(staticConfig string) (map[string]string, error) {
+	raw, err := os.ReadFile(staticConfig)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		EntryPoints map[string]struct {
+			Address string `yaml:"address"`
+		} `yaml:"entryPoints"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", staticConfig, err)
+	}
+	out := map[string]string{}
+	for name, ep := range doc.EntryPoints {
+		out[name] = ep.Address
+	}
+	return out, nil
+}
+
 // writeSelfSignedCert writes a certificate for localhost and 127.0.0.1.
 func writeSelfSignedCert(certFile, keyFile string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -75,6 +76,10 @@ func run(ctx context.Context, out io.Writer, keep bool, rounds int) error {
 	step("building the bridge")
 	bridgeBin, err := harness.BuildBridge(ctx, root, work)
 	if err != nil {
+		return err
+	}
+
+	if err := checkPortsFree(filepath.Join(root, "examples", "traefik", "traefik.yml")); err != nil {
 		return err
 	}
 
@@ -273,6 +278,28 @@ func report(ctx context.Context, out io.Writer, influx *influxtest.Server, befor
 		fmt.Fprintf(out, "InfluxDB holds exactly what Traefik counted: %d rows, %g service requests.\n\n", len(keys), total)
 	}
 	return mismatches, nil
+}
+
+// checkPortsFree fails early, and says why, when one of the demo's fixed
+// addresses is taken (another demo, a local Traefik): Traefik itself would
+// only log the error and run without that entrypoint.
+func checkPortsFree(staticConfig string) error {
+	eps, err := harness.EntrypointAddresses(staticConfig)
+	if err != nil {
+		return err
+	}
+	addrs := []string{backendAddr, bridgeListen}
+	for _, a := range eps {
+		addrs = append(addrs, a)
+	}
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("the demo needs %s (examples/traefik/traefik.yml, examples/bridge/sidecar.yaml), but it is taken: %w", a, err)
+		}
+		ln.Close()
+	}
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
