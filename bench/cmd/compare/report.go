@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -256,6 +257,20 @@ func smokeOK(w io.Writer, rs []result, gzipOut bool) bool {
 			ok = false
 			fmt.Fprintf(w, "SMOKE FAIL %s: %s\n", r.Tool, strings.Join(problems, "; "))
 		}
+	}
+	// The telegraf schema promises Telegraf's output shape: per scrape, the
+	// same number of lines and fields as Telegraf itself.
+	perScrape := map[string][2]float64{}
+	for _, r := range rs {
+		if r.Scrapes > 0 {
+			perScrape[r.Tool] = [2]float64{float64(r.Writes.Lines) / float64(r.Scrapes), float64(r.Writes.Fields) / float64(r.Scrapes)}
+		}
+	}
+	b, okB := perScrape[toolBridgeTelegraf]
+	tg, okT := perScrape[toolTelegraf]
+	if okB && okT && (math.Abs(b[0]-tg[0]) > 0.01*tg[0] || math.Abs(b[1]-tg[1]) > 0.01*tg[1]) {
+		ok = false
+		fmt.Fprintf(w, "SMOKE FAIL bridge-telegraf sends %.0f lines and %.0f fields per scrape, Telegraf %.0f and %.0f\n", b[0], b[1], tg[0], tg[1])
 	}
 	if ok {
 		fmt.Fprintln(w, "\nsmoke: ok")
