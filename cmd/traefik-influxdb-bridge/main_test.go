@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,4 +150,20 @@ func TestCheckConfigMasksSecrets(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestBinaryExitsOneWhenItCannotRun(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	cmd := exec.Command(binary(t), "--listen", taken.Addr().String())
+	cmd.Env = cleanEnviron()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "stderr: %s", &stderr)
+	require.Equal(t, exitFailure, ee.ExitCode())
+	require.Contains(t, stderr.String(), "listen: ")
+	require.Contains(t, stderr.String(), "address already in use")
 }
