@@ -235,3 +235,12 @@ func TestEnvNames(t *testing.T) {
 	}
 	require.False(t, strings.Contains(envName("a.b"), "."))
 }
+
+func TestListFlagOverridesEnvironment(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("TIB_TRAEFIK_URLS", "http://env:9100/metrics")
+	cfg, _, err := load(t, "", "--traefik.urls=http://a:9100/metrics,http://b:9100/metrics", "--buffer.dir=/var/lib/x")
+	require.NoError(t, err)
+	require.Equal(t, []string{"http://a:9100/metrics", "http://b:9100/metrics"}, cfg.Traefik.URLs)
+	require.Equal(t, "/var/lib/x", cfg.Buffer.Dir)
+}
