@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/collector"
@@ -33,13 +34,9 @@ func runBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 			log.Error("closing the buffer", "err", err)
 		}
 	}()
-	sk, err := sink.New(cfg, q, reg, log)
+	sk, col, err := newParts(cfg, q, reg, log)
 	if err != nil {
-		return fmt.Errorf("sink: %w", err)
-	}
-	col, err := collector.New(cfg, q, reg, log)
-	if err != nil {
-		return fmt.Errorf("collector: %w", err)
+		return err
 	}
 
 	// Listen before anything runs so a taken port stops the start, not a
@@ -108,6 +105,30 @@ func runBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	return runErr
 }
 
+// newParts builds the sink and the collector. They read the files the
+// configuration names (TLS, passwords) and fail on them without touching the
+// network, so their errors are configuration errors (exit 2).
+func newParts(cfg *config.Config, q sink.Queue, reg prometheus.Registerer, log *slog.Logger) (*sink.Sink, *collector.Collector, error) {
+	sk, err := sink.New(cfg, q, reg, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	col, err := collector.New(cfg, q, reg, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	return sk, col, nil
+}
+
+// checkParts is --check-config's last step: build the parts as a run would,
+// on a throwaway queue and registry, so a missing CA file is found now.
+func checkParts(cfg *config.Config) error {
+	q := sink.NewMemoryQueue(int64(cfg.Buffer.MaxBytes))
+	defer q.Close()
+	_, _, err := newParts(cfg, q, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	return err
+}
+
 // hostname is the host tag's value, as the collector writes it: $HOSTNAME
 // when set (a Kubernetes pod's name), else the kernel's host name.
 func hostname() string {
@@ -163,7 +184,7 @@ func openQueue(cfg *config.Config, log *slog.Logger) (sink.Queue, error) {
 func runOnce(ctx context.Context, cfg *config.Config, w io.Writer, log *slog.Logger) error {
 	col, err := collector.New(cfg, discard{}, newRegistry(), log)
 	if err != nil {
-		return fmt.Errorf("collector: %w", err)
+		return fmt.Errorf("%w: %w", errConfig, err)
 	}
 	return col.Once(ctx, w)
 }

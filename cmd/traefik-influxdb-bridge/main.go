@@ -69,6 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *checkConfig {
+		if err := checkParts(cfg); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
 		if err := printConfig(stdout, cfg); err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFailure
@@ -90,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *once {
 		if err := runOnce(ctx, cfg, stdout, log); err != nil {
 			log.Error("once failed", "err", err)
-			return exitFailure
+			return exitCode(err)
 		}
 		return exitOK
 	}
@@ -98,9 +102,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"influxdb", config.Redact(cfg.InfluxDB.URL), "database", cfg.InfluxDB.Database, "listen", cfg.Listen)
 	if err := runBridge(ctx, cfg, log); err != nil {
 		log.Error("bridge stopped", "err", err)
-		return exitFailure
+		return exitCode(err)
 	}
 	return exitOK
+}
+
+// exitCode is 2 for a configuration the user must fix, else 1.
+func exitCode(err error) int {
+	if errors.Is(err, errConfig) {
+		return exitUsage
+	}
+	return exitFailure
 }
 
 // printConfig writes the effective configuration as YAML, secrets masked.
