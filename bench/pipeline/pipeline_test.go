@@ -215,11 +215,11 @@ func BenchmarkCompress(b *testing.B) {
 	}
 }
 
-// BenchmarkScrape is one scrape's whole in-process work in the bridge: parse,
+// BenchmarkPipeline is one scrape's whole in-process work in the bridge: parse,
 // convert, queue, take the batches and gzip them as the sink does. HTTP is
 // left out (cmd/compare measures the real process). ns/sample here against
 // the 500-service page is the figure behind "under 0.5 s of CPU per page".
-func BenchmarkScrape(b *testing.B) {
+func BenchmarkPipeline(b *testing.B) {
 	w, err := sink.NewWriter(sink.WriterConfig{URL: "http://127.0.0.1:8086", Database: "bench", Gzip: true}, nil)
 	if err != nil {
 		b.Fatal(err)
