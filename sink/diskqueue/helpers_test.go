@@ -86,3 +86,12 @@ type tb interface {
 	require.TestingT
 	Helper()
 }
+
+// debugLog shows the queue's messages in property tests when DISKQUEUE_DEBUG
+// is set; they are too many to show always.
+func debugLog() *slog.Logger {
+	if os.Getenv("DISKQUEUE_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}

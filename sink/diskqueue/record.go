@@ -182,12 +182,25 @@ func resync(b []byte, from int) int {
 	return -1
 }
 
-// lostLines estimates the lines in a region that failed to decode: the
-// count in its first header when that header is sane and fits, plus the
-// newlines after it; or all the newlines.
+// lostLines estimates the lines in a region that failed to decode. When the
+// lengths in its first header account for the region exactly, the damage is
+// elsewhere and the header's line count is believed; when the header is sane
+// and fits, its count and the newlines after the record; otherwise the
+// newlines after the first header's worth of bytes.
 func lostLines(region []byte) int {
+	if len(region) < headerSize {
+		return bytes.Count(region, []byte{'\n'})
+	}
+	dataLen := int64(binary.LittleEndian.Uint32(region[4:]))
+	payload := dataLen + int64(binary.LittleEndian.Uint16(region[12:])) + int64(binary.LittleEndian.Uint32(region[16:]))
+	if headerSize+payload == int64(len(region)) {
+		if region[0] == kindPad {
+			return 0
+		}
+		return int(min(int64(binary.LittleEndian.Uint32(region[8:])), dataLen))
+	}
 	if h, err := parseHeader(region); err == nil && h.kind == kindRecord && headerSize+h.payloadLen() <= len(region) {
 		return h.lines + bytes.Count(region[headerSize+h.payloadLen():], []byte{'\n'})
 	}
-	return bytes.Count(region, []byte{'\n'})
+	return bytes.Count(region[headerSize:], []byte{'\n'})
 }
