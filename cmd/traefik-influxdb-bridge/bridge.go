@@ -120,15 +120,6 @@ func newParts(cfg *config.Config, q sink.Queue, reg prometheus.Registerer, log *
 	return sk, col, nil
 }
 
-// checkParts is --check-config's last step: build the parts as a run would,
-// on a throwaway queue and registry, so a missing CA file is found now.
-func checkParts(cfg *config.Config) error {
-	q := sink.NewMemoryQueue(int64(cfg.Buffer.MaxBytes))
-	defer q.Close()
-	_, _, err := newParts(cfg, q, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-	return err
-}
-
 // hostname is the host tag's value, as the collector writes it: $HOSTNAME
 // when set (a Kubernetes pod's name), else the kernel's host name.
 func hostname() string {

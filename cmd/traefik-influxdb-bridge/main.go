@@ -69,10 +69,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *checkConfig {
-		if err := checkParts(cfg); err != nil {
-			fmt.Fprintln(stderr, err)
-			return exitUsage
-		}
 		if err := printConfig(stdout, cfg); err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFailure
