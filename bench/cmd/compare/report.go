@@ -25,6 +25,8 @@ type row struct {
 	CPUPerScrape time.Duration
 	TotalCPU     time.Duration
 	PeakRSS      int64
+	EndAnon      int64
+	EndFile      int64
 
 	LinesPerScrape  float64
 	FieldsPerScrape float64
@@ -79,6 +81,8 @@ func summarize(rs []result) []row {
 			})),
 			TotalCPU:        time.Duration(per(func(r result) float64 { return float64(r.Usage.CPU) })),
 			PeakRSS:         int64(per(func(r result) float64 { return float64(r.PeakRSS) })),
+			EndAnon:         int64(per(func(r result) float64 { return float64(r.EndAnon) })),
+			EndFile:         int64(per(func(r result) float64 { return float64(r.EndFile) })),
 			LinesPerScrape:  perScrape(func(r result) int64 { return r.Writes.Lines }),
 			FieldsPerScrape: perScrape(func(r result) int64 { return r.Writes.Fields }),
 			WirePerScrape:   perScrape(func(r result) int64 { return r.Writes.WireBytes }),
@@ -105,12 +109,12 @@ func median(v []float64) float64 {
 func printTables(w io.Writer, rows []row, side *sidecarResult) {
 	if len(rows) > 0 {
 		fmt.Fprintf(w, "\n### Per tool (median of rounds)\n\n")
-		fmt.Fprintln(w, "| services | tool | samples/scrape | scrapes | CPU s per M samples (steady) | CPU s per M samples (whole run) | CPU per scrape | CPU whole run | peak RSS (VmHWM) MiB | lines/scrape | fields/scrape | KiB sent/scrape | KiB line protocol/scrape | rejected |")
-		fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "| services | tool | samples/scrape | scrapes | CPU s per M samples (steady) | CPU s per M samples (whole run) | CPU per scrape | CPU whole run | peak RSS (VmHWM) MiB | RSS at end: anon + file MiB | lines/scrape | fields/scrape | KiB sent/scrape | KiB line protocol/scrape | rejected |")
+		fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, r := range rows {
-			fmt.Fprintf(w, "| %d | %s | %d | %.0f | %.3f | %.3f | %s | %s | %.1f | %.0f | %.0f | %.1f | %.1f | %d |\n",
+			fmt.Fprintf(w, "| %d | %s | %d | %.0f | %.3f | %.3f | %s | %s | %.1f | %.1f + %.1f | %.0f | %.0f | %.1f | %.1f | %d |\n",
 				r.Services, r.Tool, r.Samples, r.Scrapes, r.CPUPerM, r.TotalCPUPerM, fmtDur(r.CPUPerScrape), fmtDur(r.TotalCPU),
-				mib(r.PeakRSS), r.LinesPerScrape, r.FieldsPerScrape, r.WirePerScrape/1024, r.RawPerScrape/1024, r.Rejected)
+				mib(r.PeakRSS), mib(r.EndAnon), mib(r.EndFile), r.LinesPerScrape, r.FieldsPerScrape, r.WirePerScrape/1024, r.RawPerScrape/1024, r.Rejected)
 		}
 		printRatios(w, rows)
 	}

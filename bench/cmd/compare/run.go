@@ -32,6 +32,9 @@ type result struct {
 	// PeakRSS, the tool's VmHWM read while it runs, is the memory figure.
 	Usage   exitUsage
 	PeakRSS int64
+	// EndAnon and EndFile split the RSS just before the stop into anonymous
+	// memory (heap, stacks) and file pages (mostly the executable).
+	EndAnon, EndFile int64
 	// SteadyCPU is the CPU between the arrival of scrape 2 and of the last
 	// scrape, divided by the scrapes in between: start-up, the first scrape
 	// (no deltas yet) and shutdown are left out. Zero with fewer than 3 scrapes.
@@ -184,9 +187,9 @@ wait:
 	// it has used no CPU for a moment, but not into the next interval.
 	waitIdle(pid, interval*3/4)
 	stopPerf()
-	if _, hwm := procMem(pid); hwm > res.PeakRSS {
-		res.PeakRSS = hwm
-	}
+	m := procMemStatus(pid)
+	res.PeakRSS = max(res.PeakRSS, m.HWM)
+	res.EndAnon, res.EndFile = m.Anon, m.File
 	if !t.isTelegraf() {
 		// The bridge's own /metrics carries Go's memstats: where the RSS goes.
 		saveURL(ctx, "http://"+listen+"/metrics", filepath.Join(dir, t.Name+".self-metrics.txt"), 5*time.Second)
