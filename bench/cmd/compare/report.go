@@ -49,7 +49,13 @@ func summarize(rs []result) []row {
 		}
 		groups[k] = append(groups[k], r)
 	}
-	slices.SortStableFunc(order, func(a, b key) int { return a.services - b.services })
+	rank := map[string]int{toolBridge: 0, toolBridgeTelegraf: 1, toolTelegraf: 2}
+	slices.SortStableFunc(order, func(a, b key) int {
+		if a.services != b.services {
+			return a.services - b.services
+		}
+		return rank[a.tool] - rank[b.tool]
+	})
 	var rows []row
 	for _, k := range order {
 		g := groups[k]
