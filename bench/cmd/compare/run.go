@@ -256,7 +256,7 @@ type sidecarResult struct {
 	Services     int
 	Interval     time.Duration
 	Scrapes      int
-	Window       time.Duration // first scrape to end
+	Window       time.Duration // arrival of the 2nd scrape to arrival of the last
 	WindowCPU    time.Duration // CPU used in that window
 	RSS, PeakRSS int64         // VmRSS and VmHWM just before stopping
 	RSSAnon      int64         // of RSS: anonymous memory (Go heap, stacks)
@@ -318,8 +318,6 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 		return res, fmt.Errorf("bridge exited early (%v); see %s", err, logf.Name())
 	case <-time.After(d):
 	}
-	end := time.Now()
-	endCPU := procCPU(pid)
 	m := procMemStatus(pid)
 	res.RSS, res.PeakRSS, res.RSSAnon, res.RSSFile = m.RSS, m.HWM, m.Anon, m.File
 	saveURL(ctx, "http://"+listen+"/metrics", filepath.Join(dir, t.Name+".self-metrics.txt"), 5*time.Second)
@@ -328,9 +326,12 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 	}
 	served := h.pages.served()
 	res.Scrapes = len(served)
-	if len(served) > 0 {
-		res.Window = end.Sub(served[0].Arrived)
-		res.WindowCPU = endCPU - served[0].CPU
+	// From the 2nd scrape's arrival to the last one's: whole intervals, each
+	// holding one scrape's work (and the pings, and whatever idles between),
+	// with start-up and the first scrape's buffer growth left out.
+	if n := len(served); n >= 3 {
+		res.Window = served[n-1].Arrived.Sub(served[1].Arrived)
+		res.WindowCPU = served[n-1].CPU - served[1].CPU
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
