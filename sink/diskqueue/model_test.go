@@ -94,6 +94,34 @@ func TestModel(t *testing.T) {
 			d.reset(t, dir)
 			inflight = 0
 		}
+		// checkCap adopts what the cap dropped while appending: only the
+		// oldest waiting records, each line counted. The segments holding the
+		// batch in flight are kept whole until Commit.
+		checkCap := func(t *rapid.T, before int64) {
+			got := q.peekIDs(t)
+			held := map[string]bool{}
+			for _, r := range queue[:inflight] {
+				held[r.path] = true
+			}
+			var kept []*mrec
+			var lost int64
+			rest := queue[inflight:]
+			i, keeping := 0, false
+			for _, r := range rest {
+				if i < len(got) && got[i] == r.id {
+					kept = append(kept, r)
+					keeping = keeping || !held[r.path]
+					i++
+					continue
+				}
+				require.False(t, held[r.path], "record %d dropped from a segment in flight", r.id)
+				require.False(t, keeping, "record %d dropped after a newer one was kept", r.id)
+				lost += int64(r.lines)
+			}
+			require.Equal(t, len(got), i, "waiting records %v are not the model's %v", got, rest)
+			require.Equal(t, lost, q.Stats().DroppedLines[ReasonBufferFull]-before)
+			queue = append(queue[:inflight:inflight], kept...)
+		}
 		// markCut forgets the records a crash or a repair cut off.
 		markCut := func() {
 			for _, r := range all {
@@ -125,41 +153,19 @@ func TestModel(t *testing.T) {
 				locate(r)
 				all[r.id] = r
 				queue = append(queue, r)
-				// The cap may have dropped waiting records: only the oldest,
-				// never the new one, each line counted. The segments holding
-				// the batch in flight are kept whole until Commit.
-				got := q.peekIDs(t)
-				held := map[string]bool{}
-				for _, r := range queue[:inflight] {
-					held[r.path] = true
-				}
-				var kept []*mrec
-				var lost int64
-				rest := queue[inflight:]
-				i, keeping := 0, false
-				for _, r := range rest {
-					if i < len(got) && got[i] == r.id {
-						kept = append(kept, r)
-						keeping = keeping || !held[r.path]
-						i++
-						continue
-					}
-					require.False(t, held[r.path], "record %d dropped from a segment in flight", r.id)
-					require.False(t, keeping, "record %d dropped after a newer one was kept", r.id)
-					lost += int64(r.lines)
-				}
-				require.Equal(t, len(got), i, "waiting records %v are not the model's %v", got, rest)
-				require.Equal(t, lost, q.Stats().DroppedLines[ReasonBufferFull]-before)
-				require.NotEmpty(t, kept)
-				queue = append(queue[:inflight:inflight], kept...)
+				checkCap(t, before)
+				require.NotEmpty(t, queue, "the new record is kept")
+				require.Equal(t, r, queue[len(queue)-1], "the new record is kept")
 			},
 			"save_state": func(t *rapid.T) {
 				nextID++
 				r := &mrec{id: nextID, key: rapid.SampledFrom([]string{"a", "b"}).Draw(t, "key"), state: "s" + strconv.Itoa(nextID), alive: true}
+				before := q.Stats().DroppedLines[ReasonBufferFull]
 				require.NoError(t, q.SaveState(r.key, []byte(r.state)))
 				locate(r)
 				all[r.id] = r
 				states = append(states, r)
+				checkCap(t, before)
 			},
 			"next": func(t *rapid.T) {
 				maxLines := rapid.IntRange(1, 10).Draw(t, "max_lines")
