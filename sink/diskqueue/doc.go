@@ -6,12 +6,18 @@
 //     least once, across Close, kill -9 and power loss. With "interval", the
 //     records appended in the last interval can be lost to a crash; those that
 //     survive are an unbroken prefix of what was appended.
+//   - Next hands out only records that are durable, so a crash cannot take
+//     back data that InfluxDB already has; with "interval" a record waits up to
+//     one interval before it can be sent.
 //   - Records come out in the order they went in, never invented: every record
 //     carries a CRC-32C checked when the directory is opened and again when the
 //     record is read.
 //   - Only two things lose acknowledged data, and both are counted in
 //     QueueStats.DroppedLines and logged: the byte cap ("buffer_full": whole
-//     segments, oldest first) and damage on disk ("corrupt").
+//     segments, oldest first; the segments holding the batch in flight are
+//     kept until Commit, so the cap can be exceeded by them meanwhile) and
+//     damage on disk ("corrupt"). A record larger than the cap is refused with
+//     ErrTooLarge and not counted: the caller has it and decides.
 //   - Open never refuses to start because of the queue's own files. A torn
 //     record at the end of the newest segment (an unclean shutdown) is cut.
 //     Damage elsewhere is corruption: the segment is copied aside to

@@ -361,3 +361,25 @@ func ExampleQueue_AppendWithState() {
 	_ = q.Close()
 	// Output: state after scrape 1 / m count=3 1700000000
 }
+
+func TestDamageFoundWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	q, err := Open(dir, Options{MaxBytes: 1 << 20}, testLog(t))
+	require.NoError(t, err)
+	defer q.Close()
+	for id := range 3 {
+		require.NoError(t, q.Append(lines(id, 2), 2))
+	}
+	recs := scanDir(t, dir)
+	flipByte(t, recs[1].path, recs[1].off+headerSize+1)
+	b, err := q.Next(context.Background(), 100, 1<<20)
+	require.NoError(t, err)
+	require.Equal(t, []int{0, 2}, ids(t, b.Data))
+	require.Equal(t, 4, b.Lines)
+	st := q.Stats()
+	require.Equal(t, int64(2), st.DroppedLines[ReasonCorrupt])
+	require.Equal(t, int64(2), st.Records)
+	require.Equal(t, int64(4), st.Lines)
+	require.NoError(t, q.Commit(b))
+	require.Zero(t, q.Stats().Records)
+}
