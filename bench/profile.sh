@@ -11,6 +11,7 @@
 # Profiled runs are for finding costs, not for the tables: sampling costs
 # the tool a little CPU.
 set -euo pipefail
+caller=$(pwd)
 cd "$(dirname "$0")"
 mkdir -p .cache
 here=$(pwd)
@@ -21,6 +22,7 @@ printf '{"Replace":{"%s":"%s"}}\n' \
 (cd .. && go build -trimpath -overlay "$overlay" -o bench/.cache/traefik-influxdb-bridge-pprof ./cmd/traefik-influxdb-bridge)
 go build -o .cache/compare ./cmd/compare
 out=${PROFILE_OUT:-results/profile-$(date -u +%Y%m%dT%H%M%SZ)}
+[[ -n "${PROFILE_OUT:-}" && "$out" != /* ]] && out="$caller/$out" # relative to where it was called from
 tools=bridge,bridge-telegraf
 [[ -x .cache/telegraf ]] && tools=$tools,telegraf
 .cache/compare -pprof -bridge .cache/traefik-influxdb-bridge-pprof -rounds 1 -tools "$tools" -out "$out" "$@"
