@@ -360,3 +360,48 @@ func TestOnceLogsJSONAndWarnsInsecure(t *testing.T) {
 	}
 	require.True(t, warned, "no warning about insecure_skip_verify in:\n%s", &stderr)
 }
+
+func TestSecondSignalEndsTheFlush(t *testing.T) {
+	ft := newFakeTraefik(t, scrapes...)
+	closed := freeAddr(t) // nothing listens: every write fails
+	cfg := writeFile(t, "c.yaml", fmt.Sprintf("traefik:\n  urls: [%s]\n  interval: 200ms\n  timeout: 150ms\ninfluxdb:\n  url: http://%s\n  precision: ms\nshutdown_grace: 1h\n", ft.metricsURL(), closed))
+	addr := freeAddr(t)
+	cmd := exec.Command(binary(t), "--config", cfg, "--listen", addr)
+	cmd.Env = cleanEnviron()
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+
+	eventually(t, 30*time.Second, "points waiting in the buffer", func() (bool, error) {
+		_, body, err := get("http://" + addr + "/metrics")
+		return metricValue(body, "traefik_influxdb_bridge_buffer_lines") > 0, err
+	})
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	eventually(t, 30*time.Second, "the final flush under way", func() (bool, error) {
+		return strings.Contains(stderr.String(), "flushing the buffer"), nil
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("exited during a 1h grace with InfluxDB unreachable: %v\n%s", err, stderr)
+	default:
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-done:
+		done <- err
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee)
+		ws, ok := ee.Sys().(syscall.WaitStatus)
+		require.True(t, ok)
+		require.True(t, ws.Signaled(), "want death by the second signal, got %v", err)
+		require.Equal(t, syscall.SIGTERM, ws.Signal())
+	case <-time.After(30 * time.Second):
+		t.Fatal("the second SIGTERM did not end the process")
+	}
+}

@@ -87,6 +87,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal the default handling is back, so a second one
+	// ends the process at once instead of waiting out shutdown_grace.
+	context.AfterFunc(ctx, stop)
 	if *once {
 		if err := runOnce(ctx, cfg, stdout, log); err != nil {
 			log.Error("once failed", "err", err)
