@@ -173,6 +173,12 @@ type loaded struct {
 // built-in defaults, the YAML file (if file is not empty), TIB_* environment
 // variables and the flags of fs that were set. Every error names the key and
 // matches errConfig. The result is validated and secret files are read.
+//
+// It does what viper's UnmarshalExact does, key by key: UnmarshalExact decodes
+// AllSettings, where TIB_TAGS (a string) and the file's tags.* sub-keys
+// collide, and its errors name struct fields rather than keys. Here every key
+// viper saw is checked against the schema (an unknown one is an error), and
+// every known key is decoded on its own with ErrorUnused.
 func loadConfig(file string, fs *pflag.FlagSet, environ []string) (*config.Config, loaded, error) {
 	var info loaded
 	s := newSchema()
@@ -242,7 +248,7 @@ func loadConfig(file string, fs *pflag.FlagSet, environ []string) (*config.Confi
 		field := out.FieldByIndex(k.index)
 		if err := decodeKey(val, field); err != nil {
 			if field.Type() == reflect.TypeFor[config.Secret]() {
-				// mapstructure quotes the value it could not convert.
+				// Never risk a decoder message that quotes the value.
 				return nil, info, configError("%s: must be a single string", k.name)
 			}
 			return nil, info, configError("%s: %v", k.name, err)
