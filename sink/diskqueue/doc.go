@@ -17,7 +17,7 @@
 //     segments, oldest first; the segments holding the batch in flight are
 //     kept until Commit, so the cap can be exceeded by them meanwhile) and
 //     damage on disk ("corrupt"). A record larger than the cap is refused with
-//     ErrTooLarge and not counted: the caller has it and decides.
+//     ErrTooLarge and counted as "buffer_full", as the memory queue does.
 //   - Open never refuses to start because of the queue's own files. A torn
 //     record at the end of the newest segment (an unclean shutdown) is cut.
 //     Damage elsewhere is corruption: the segment is copied aside to

@@ -27,17 +27,19 @@ const (
 // quarter of MaxBytes is smaller: the cap is enforced a segment at a time.
 const DefaultSegmentSize = 16 << 20
 
-// Reasons in QueueStats.DroppedLines.
+// Reasons in QueueStats.DroppedLines, shared with the memory queue.
 const (
-	ReasonBufferFull = "buffer_full"
-	ReasonCorrupt    = "corrupt"
+	ReasonBufferFull = sink.ReasonBufferFull
+	ReasonCorrupt    = sink.ReasonCorrupt
 )
 
 var (
-	// ErrClosed is returned by every method after Close.
-	ErrClosed = errors.New("diskqueue: closed")
+	// ErrClosed is returned by every method after Close; it is the memory
+	// queue's, so that callers need not know which queue they have.
+	ErrClosed = sink.ErrClosed
 	// ErrTooLarge is returned by Append for a record that cannot fit under
-	// MaxBytes even in an empty queue; nothing of it is kept.
+	// MaxBytes even in an empty queue. Like the memory queue, the queue counts
+	// its lines as buffer_full and keeps nothing of it.
 	ErrTooLarge = errors.New("diskqueue: record larger than the queue")
 )
 
@@ -259,7 +261,8 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 		return ErrClosed
 	}
 	if payload > maxPayload || size > q.opts.MaxBytes {
-		return fmt.Errorf("%w: %d bytes, the cap is %d", ErrTooLarge, size, q.opts.MaxBytes)
+		q.dropped[ReasonBufferFull] += int64(n)
+		return fmt.Errorf("%w: %d bytes, the cap is %d; dropped %d lines", ErrTooLarge, size, q.opts.MaxBytes, n)
 	}
 	q.makeRoom(size)
 	if q.active != nil && q.active.size > 0 && q.active.size+size > q.opts.SegmentSize {

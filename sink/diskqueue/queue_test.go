@@ -132,6 +132,9 @@ func TestAppendRejects(t *testing.T) {
 				require.ErrorIs(t, err, tt.isErr)
 			}
 			require.Zero(t, q.Stats().Records)
+			if tt.isErr != nil {
+				require.Equal(t, int64(tt.n), q.Stats().DroppedLines[ReasonBufferFull])
+			}
 		})
 	}
 }
