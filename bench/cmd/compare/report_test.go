@@ -86,8 +86,10 @@ func TestPageServerServesPagesInOrderGzippedWhenAsked(t *testing.T) {
 	require.Equal(t, book.get(1).raw, second)
 	require.NotEqual(t, first, second, "counters grow between scrapes")
 
+	// A scrape is recorded once its body is written, which the client can
+	// see a moment before the handler returns.
+	require.Eventually(t, func() bool { return len(ps.served()) == 2 }, 5*time.Second, time.Millisecond)
 	served := ps.served()
-	require.Len(t, served, 2)
 	require.True(t, served[0].Gzipped)
 	require.False(t, served[1].Gzipped)
 
