@@ -107,6 +107,13 @@ func (s *pageServer) reset(book *pageBook, cpu func() time.Duration) {
 	s.book, s.cpu, s.next, s.scrapes = book, cpu, 0, nil
 }
 
+// setCPU sets the reader of the tool's CPU time, once the tool has a pid.
+func (s *pageServer) setCPU(cpu func() time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cpu = cpu
+}
+
 func (s *pageServer) served() []scrape {
 	s.mu.Lock()
 	defer s.mu.Unlock()

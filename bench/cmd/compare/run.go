@@ -121,13 +121,13 @@ func (h *harness) runTool(ctx context.Context, t tool, book *pageBook, scrapes i
 	defer logf.Close()
 
 	h.recv.reset()
-	var pid int
-	h.pages.reset(book, func() time.Duration { return procCPU(pid) })
+	h.pages.reset(book, nil)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return res, fmt.Errorf("start %s: %w", t.Name, err)
 	}
-	pid = cmd.Process.Pid
+	pid := cmd.Process.Pid
+	h.pages.setCPU(func() time.Duration { return procCPU(pid) })
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	stopPerf := func() {}
@@ -300,12 +300,12 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 	}
 	defer logf.Close()
 	h.recv.reset()
-	var pid int
-	h.pages.reset(book, func() time.Duration { return procCPU(pid) })
+	h.pages.reset(book, nil)
 	if err := cmd.Start(); err != nil {
 		return res, err
 	}
-	pid = cmd.Process.Pid
+	pid := cmd.Process.Pid
+	h.pages.setCPU(func() time.Duration { return procCPU(pid) })
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
