@@ -16,7 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/deploytest/grafana"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/grafana"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/influxtest"
 )
 

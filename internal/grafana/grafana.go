@@ -1,6 +1,8 @@
 // Package grafana reads Grafana dashboard JSON far enough to get at its
 // InfluxQL: every panel target and every query template variable, and the
 // expansion of Grafana's macros and variables into a query InfluxDB can run.
+// deploytest checks the dashboards against hand-made data with it, the e2e
+// suite against what a real Traefik produced.
 package grafana
 
 import (
@@ -122,6 +124,24 @@ type Vars struct {
 	// for All with allValue ".*", ".*").
 	Values map[string]string
 }
+
+// RegexValue is how Grafana's InfluxDB data source interpolates the selected
+// values of a multi-value or include-all variable: each value regex-escaped
+// (the slash too, since InfluxQL regexes are delimited by it), several
+// values as one alternation "(a|b)". Selecting All gives the variable's
+// allValue instead, which is not escaped.
+func RegexValue(values ...string) string {
+	escaped := make([]string, len(values))
+	for i, v := range values {
+		escaped[i] = regexSpecial.ReplaceAllString(v, `\$0`)
+	}
+	if len(escaped) == 1 {
+		return escaped[0]
+	}
+	return "(" + strings.Join(escaped, "|") + ")"
+}
+
+var regexSpecial = regexp.MustCompile(`[\\^$*+?.()|\[\]{}/]`)
 
 // ref matches ${name}, ${name:format}, [[name]] and $name.
 var ref = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)(?::([^}]*))?\}|\[\[([A-Za-z0-9_]+)\]\]|\$([A-Za-z_][A-Za-z0-9_]*)`)

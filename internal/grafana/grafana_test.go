@@ -3,6 +3,7 @@ package grafana
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -144,6 +145,31 @@ func TestQueries(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestRegexValue(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []string
+		want   string
+	}{
+		{name: "one plain value", values: []string{"e2e-host"}, want: "e2e-host"},
+		{name: "dots and slashes", values: []string{"10.0.0.1/metrics"}, want: `10\.0\.0\.1\/metrics`},
+		{name: "every special character", values: []string{`\^$*+?.()|[]{}`}, want: `\\\^\$\*\+\?\.\(\)\|\[\]\{\}`},
+		{name: "several values", values: []string{"api-svc@file", "shop.svc"}, want: `(api-svc@file|shop\.svc)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := RegexValue(tt.values...)
+			require.Equal(t, tt.want, got)
+			// Inside /^...$/ the value matches itself, and only itself.
+			re := regexp.MustCompile("^" + got + "$")
+			for _, v := range tt.values {
+				require.True(t, re.MatchString(v), v)
+				require.False(t, re.MatchString(v+"x"), v)
+			}
 		})
 	}
 }
