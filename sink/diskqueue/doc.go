@@ -25,11 +25,15 @@
 //     every other record keeps its offset, and the lines lost are counted. A
 //     corrupt position file means everything on disk is sent again. Open fails
 //     only if the directory cannot be created, written or locked.
-//   - The collector's state is saved with its data. AppendWithState writes the
-//     lines and the state in one checksummed record, so after a crash both are
-//     there or neither is: the collector resumes from the state that matches
-//     the last data queued, and a counter's increase is neither lost nor counted
-//     twice. LoadState returns the newest state of a key.
+//   - The collector's state is saved with its data. AppendWithState writes a
+//     whole scrape and its state as one group of checksummed records (split at
+//     Options.RecordMaxLines/RecordMaxBytes so batches keep to the sender's
+//     limits) in one write; the state rides on the last record. A group cut
+//     short by a crash is dropped whole on open. So after a crash a scrape and
+//     its state are both there or both gone: the collector resumes from the
+//     state that matches the last data queued, and a counter's increase is
+//     neither lost nor counted twice. LoadState returns the newest state of a
+//     key.
 //
 // On disk: segment files named by the queue offset of their first byte
 // (offsets only grow), a position file with the offset up to which everything

@@ -9,11 +9,12 @@ import (
 // the decoder and to the repair helpers. They must not panic nor read past
 // the input, and whatever decodes must be exactly what the encoder writes.
 func FuzzDecodeRecord(f *testing.F) {
-	f.Add(appendRecord(nil, []byte("m v=1 1\n"), 1, "", nil, 1))
-	f.Add(appendRecord(nil, []byte("m v=1 1\nm v=2 2\n"), 2, "target", []byte("state"), 1700000000000000000))
-	f.Add(appendRecord(nil, nil, 0, "k", nil, 0))
+	f.Add(appendRecord(nil, 0, []byte("m v=1 1\n"), 1, "", nil, 1))
+	f.Add(appendRecord(nil, 0, []byte("m v=1 1\nm v=2 2\n"), 2, "target", []byte("state"), 1700000000000000000))
+	f.Add(appendRecord(nil, 0, nil, 0, "k", nil, 0))
 	f.Add(padRecord(headerSize + 10))
-	f.Add(appendRecord(nil, []byte("m v=1 1\n"), 1, "", nil, 1)[:20])
+	f.Add(appendRecord(nil, flagContinued, []byte("m v=1 1\n"), 1, "", nil, 1))
+	f.Add(appendRecord(nil, 0, []byte("m v=1 1\n"), 1, "", nil, 1)[:20])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rec, err := decodeRecord(b)
 		if err == nil {
@@ -22,7 +23,7 @@ func FuzzDecodeRecord(f *testing.F) {
 			}
 			switch rec.kind {
 			case kindRecord:
-				again := appendRecord(nil, rec.data, rec.lines, string(rec.key), rec.state, rec.appended)
+				again := appendRecord(nil, rec.flags, rec.data, rec.lines, string(rec.key), rec.state, rec.appended)
 				if !bytes.Equal(again, b[:rec.size]) {
 					t.Fatalf("decoded record encodes differently:\n%x\n%x", again, b[:rec.size])
 				}

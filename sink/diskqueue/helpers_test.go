@@ -29,9 +29,12 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 // lines returns n distinct lines tagged with id.
-func lines(id, n int) []byte {
+func lines(id, n int) []byte { return linesFrom(id, 0, n) }
+
+// linesFrom returns lines first to first+n-1 of what lines(id, ...) makes.
+func linesFrom(id, first, n int) []byte {
 	var b strings.Builder
-	for i := range n {
+	for i := first; i < first+n; i++ {
 		fmt.Fprintf(&b, "m,rec=%d line=%di 1700000000\n", id, i)
 	}
 	return []byte(b.String())

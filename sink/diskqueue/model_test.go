@@ -21,6 +21,7 @@ import (
 // mrec is the model's view of one appended record and where it was written.
 type mrec struct {
 	id    int
+	first int    // index of its first line: one append can make several records
 	data  []byte // nil for a state alone
 	lines int
 	key   string
@@ -29,6 +30,7 @@ type mrec struct {
 	end   int64 // offset in path just past the record
 	alive bool  // still in its segment
 	aside bool  // its state is in the state file
+	group []*mrec
 }
 
 // peekIDs lists the waiting records, not in flight, by reading them back.
@@ -65,6 +67,9 @@ func TestModel(t *testing.T) {
 			SegmentSize:   rapid.SampledFrom([]int64{256, 512}).Draw(t, "segment"),
 			Fsync:         rapid.SampledFrom([]string{FsyncAlways, FsyncInterval}).Draw(t, "fsync"),
 			FsyncInterval: 1 << 62, // the "tick" action stands in for the timer
+			// Split appends into records of two lines; the records of one
+			// append must live or die together.
+			RecordMaxLines: rapid.SampledFrom([]int{0, 2}).Draw(t, "record_max_lines"),
 		}
 		var d durability
 		d.reset(t, dir)
@@ -73,7 +78,8 @@ func TestModel(t *testing.T) {
 		defer func() { q.crash() }()
 
 		var (
-			all      = map[int]*mrec{}
+			all      = map[[2]int]*mrec{} // by id and first line
+			byState  = map[string]*mrec{}
 			queue    []*mrec // waiting data records, the batch in flight first
 			inflight int
 			batch    sink.Batch
@@ -122,7 +128,8 @@ func TestModel(t *testing.T) {
 			require.Equal(t, lost, q.Stats().DroppedLines[ReasonBufferFull]-before)
 			queue = append(queue[:inflight:inflight], kept...)
 		}
-		// markCut forgets the records a crash or a repair cut off.
+		// markCut forgets the records a crash cut off, with the rest of
+		// their append.
 		markCut := func() {
 			for _, r := range all {
 				fi, err := os.Stat(r.path)
@@ -130,8 +137,10 @@ func TestModel(t *testing.T) {
 					continue // consumed or dropped; its state, if any, was saved aside
 				}
 				require.NoError(t, err)
-				if r.end > fi.Size() {
-					r.alive = false
+				if r.alive && r.end > fi.Size() {
+					for _, g := range r.group {
+						g.alive = false
+					}
 				}
 			}
 			queue = slices.DeleteFunc(queue, func(r *mrec) bool { return !r.alive })
@@ -140,22 +149,41 @@ func TestModel(t *testing.T) {
 		t.Repeat(map[string]func(*rapid.T){
 			"append": func(t *rapid.T) {
 				nextID++
-				n := rapid.IntRange(1, 4).Draw(t, "lines")
-				r := &mrec{id: nextID, data: lines(nextID, n), lines: n, alive: true}
+				n := rapid.IntRange(1, 5).Draw(t, "lines")
+				per := n
+				if opts.RecordMaxLines > 0 {
+					per = opts.RecordMaxLines
+				}
+				var group []*mrec
+				for first := 0; first < n; first += per {
+					k := min(per, n-first)
+					group = append(group, &mrec{id: nextID, first: first, data: linesFrom(nextID, first, k), lines: k, alive: true})
+				}
+				last := group[len(group)-1]
 				before := q.Stats().DroppedLines[ReasonBufferFull]
 				if rapid.Bool().Draw(t, "with_state") {
-					r.key, r.state = rapid.SampledFrom([]string{"a", "b"}).Draw(t, "key"), "s"+strconv.Itoa(nextID)
-					require.NoError(t, q.AppendWithState(r.data, n, r.key, []byte(r.state)))
-					states = append(states, r)
+					last.key, last.state = rapid.SampledFrom([]string{"a", "b"}).Draw(t, "key"), "s"+strconv.Itoa(nextID)
+					require.NoError(t, q.AppendWithState(lines(nextID, n), n, last.key, []byte(last.state)))
+					states = append(states, last)
+					byState[last.state] = last
 				} else {
-					require.NoError(t, q.Append(r.data, n))
+					require.NoError(t, q.Append(lines(nextID, n), n))
 				}
-				locate(r)
-				all[r.id] = r
-				queue = append(queue, r)
+				// The group ends the active segment.
+				locate(last)
+				end := last.end - int64(headerSize+len(last.data)+len(last.key)+len(last.state))
+				for i := len(group) - 2; i >= 0; i-- {
+					group[i].path, group[i].end = last.path, end
+					end -= int64(headerSize + len(group[i].data))
+				}
+				for _, r := range group {
+					r.group = group
+					all[[2]int{r.id, r.first}] = r
+				}
+				queue = append(queue, group...)
 				checkCap(t, before)
-				require.NotEmpty(t, queue, "the new record is kept")
-				require.Equal(t, r, queue[len(queue)-1], "the new record is kept")
+				require.NotEmpty(t, queue, "the new records are kept")
+				require.Equal(t, group, queue[len(queue)-len(group):], "the new records are kept")
 			},
 			"save_state": func(t *rapid.T) {
 				nextID++
@@ -163,8 +191,10 @@ func TestModel(t *testing.T) {
 				before := q.Stats().DroppedLines[ReasonBufferFull]
 				require.NoError(t, q.SaveState(r.key, []byte(r.state)))
 				locate(r)
-				all[r.id] = r
+				r.group = []*mrec{r}
+				all[[2]int{r.id, 0}] = r
 				states = append(states, r)
+				byState[r.state] = r
 				checkCap(t, before)
 			},
 			"next": func(t *rapid.T) {
@@ -220,7 +250,7 @@ func TestModel(t *testing.T) {
 				markCut()
 				if segs := segFiles(t, dir); len(segs) > 0 && rapid.Bool().Draw(t, "torn_tail") {
 					// What a write cut short leaves: the start of a record.
-					r := appendRecord(nil, lines(-1, 3), 3, "", nil, 1)
+					r := appendRecord(nil, 0, lines(-1, 3), 3, "", nil, 1)
 					appendFile(t, segs[len(segs)-1], r[:rapid.IntRange(1, len(r)-1).Draw(t, "torn_bytes")])
 				}
 				losePosition := rapid.Bool().Draw(t, "lose_position")
@@ -235,7 +265,7 @@ func TestModel(t *testing.T) {
 					queue = nil
 					for _, l := range scanDir(t, dir) {
 						if l.id >= 0 {
-							r, ok := all[l.id]
+							r, ok := all[[2]int{l.id, l.line}]
 							require.True(t, ok, "record %d invented", l.id)
 							require.True(t, r.alive, "record %d came back from the dead", l.id)
 							queue = append(queue, r)
@@ -275,13 +305,19 @@ func TestModel(t *testing.T) {
 				var victim *mrec
 				switch {
 				case hit.id >= 0:
-					victim = all[hit.id]
+					victim = all[[2]int{hit.id, hit.line}]
 				case hit.kind == kindRecord:
-					id, err := strconv.Atoi(hit.state[1:])
-					require.NoError(t, err)
-					victim = all[id]
+					victim = byState[hit.state]
 				}
-				if victim != nil {
+				switch {
+				case victim == nil:
+				case newest:
+					// The last record of an append, at the end: it looks cut
+					// short, and the whole append goes.
+					for _, g := range victim.group {
+						g.alive = false
+					}
+				default:
 					victim.alive = false
 				}
 				live := victim != nil && slices.Contains(queue, victim)
@@ -328,9 +364,7 @@ func TestModel(t *testing.T) {
 					saved, err := decodeStates(b)
 					require.NoError(t, err)
 					for _, st := range saved {
-						id, err := strconv.Atoi(string(st.val[1:]))
-						require.NoError(t, err)
-						all[id].aside = true
+						byState[string(st.val)].aside = true
 					}
 				}
 				for _, k := range []string{"a", "b"} {

@@ -131,10 +131,19 @@ func (q *Queue) loadSegment(s *segment, last bool) (recs []recMeta, states map[s
 	states = map[string]savedState{}
 	var holes [][2]int
 	cut, corrupt := -1, false
+	// group is where the unfinished group of records began, -1 if none;
+	// groupRecs how many waiting records preceded it.
+	group, groupRecs := -1, 0
 	for off := 0; off < len(data); {
 		rec, err := decodeRecord(data[off:])
 		if err == nil {
 			if rec.kind == kindRecord {
+				switch {
+				case rec.flags&flagContinued == 0:
+					group = -1
+				case group < 0:
+					group, groupRecs = off, len(recs)
+				}
 				at := s.start + int64(off)
 				if len(rec.key) > 0 {
 					states[string(rec.key)] = savedState{off: at, val: append([]byte{}, rec.state...)}
@@ -167,7 +176,19 @@ func (q *Queue) loadSegment(s *segment, last bool) (recs []recMeta, states map[s
 		corrupt = true
 		q.lostCorrupt(s, off, data[off:next], err)
 		holes = append(holes, [2]int{off, next})
+		group = -1 // damage, not a crash: keep what is left of the group
 		off = next
+	}
+	if last && group >= 0 {
+		// The append was cut short: its state never made it, so its data
+		// must not stay either, or the next scrape would count it again.
+		q.log.Warn("cutting the records of an append cut short by an unclean shutdown",
+			"segment", segName(s.start), "offset", group, "records", len(recs)-groupRecs)
+		for range recs[groupRecs:] {
+			s.live--
+		}
+		recs = recs[:groupRecs]
+		cut = group
 	}
 	s.size = int64(len(data))
 	if cut >= 0 {

@@ -17,7 +17,9 @@ type recLoc struct {
 	path      string
 	off, size int
 	id        int // from the record's lines; -1 for a state alone or padding
+	line      int // index of its first line
 	kind      byte
+	flags     byte
 	key       string
 	state     string
 }
@@ -33,9 +35,9 @@ func scanDir(t tb, dir string) []recLoc {
 			if err != nil {
 				break
 			}
-			l := recLoc{path: p, off: off, size: rec.size, id: -1, kind: rec.kind, key: string(rec.key), state: string(rec.state)}
+			l := recLoc{path: p, off: off, size: rec.size, id: -1, kind: rec.kind, flags: rec.flags, key: string(rec.key), state: string(rec.state)}
 			if rec.kind == kindRecord && len(rec.data) > 0 {
-				_, err := fmt.Sscanf(string(rec.data), "m,rec=%d ", &l.id)
+				_, err := fmt.Sscanf(string(rec.data), "m,rec=%d line=%di", &l.id, &l.line)
 				require.NoError(t, err)
 			}
 			out = append(out, l)
@@ -130,14 +132,14 @@ func TestOpenRepairs(t *testing.T) {
 		{
 			name: "torn header",
 			mutate: func(t *testing.T, dir string, recs []recLoc) {
-				appendFile(t, recs[len(recs)-1].path, appendRecord(nil, lines(9, 1), 1, "", nil, 1)[:10])
+				appendFile(t, recs[len(recs)-1].path, appendRecord(nil, 0, lines(9, 1), 1, "", nil, 1)[:10])
 			},
 			wantIDs: all,
 		},
 		{
 			name: "torn payload",
 			mutate: func(t *testing.T, dir string, recs []recLoc) {
-				r := appendRecord(nil, lines(9, 3), 3, "", nil, 1)
+				r := appendRecord(nil, 0, lines(9, 3), 3, "", nil, 1)
 				appendFile(t, recs[len(recs)-1].path, r[:len(r)-5])
 			},
 			wantIDs: all,
@@ -145,7 +147,7 @@ func TestOpenRepairs(t *testing.T) {
 		{
 			name: "header claims more than the file holds",
 			mutate: func(t *testing.T, dir string, recs []recLoc) {
-				r := appendRecord(nil, lines(9, 1), 1, "", nil, 1)
+				r := appendRecord(nil, 0, lines(9, 1), 1, "", nil, 1)
 				r[7] = 0x30 // data length ~800MB
 				appendFile(t, recs[len(recs)-1].path, r)
 			},

@@ -55,6 +55,11 @@ type Options struct {
 	// SegmentSize is the size at which a segment file is closed and a new one
 	// begun. Zero picks DefaultSegmentSize or MaxBytes/4, the smaller.
 	SegmentSize int64
+	// RecordMaxLines and RecordMaxBytes (batch.max_lines, batch.max_bytes)
+	// split a larger append into records that fit a batch; the records of
+	// one append are still kept or lost together. Zero means no limit.
+	RecordMaxLines int
+	RecordMaxBytes int
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -253,14 +258,18 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 		(len(data) > 0 && data[len(data)-1] != '\n') {
 		return fmt.Errorf("diskqueue: %d lines in %d bytes is not a run of newline-terminated lines", n, len(data))
 	}
+	chunks, err := q.split(data, n)
+	if err != nil {
+		return err
+	}
 	payload := len(data) + len(key) + len(state)
-	size := int64(headerSize + payload)
+	size := int64(len(chunks)*headerSize + payload)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return ErrClosed
 	}
-	if payload > maxPayload || size > q.opts.MaxBytes {
+	if len(data) > maxPayload || len(key)+len(state) > maxPayload-len(chunks[len(chunks)-1].data) || size > q.opts.MaxBytes {
 		q.dropped[ReasonBufferFull] += int64(n)
 		return fmt.Errorf("%w: %d bytes, the cap is %d; dropped %d lines", ErrTooLarge, size, q.opts.MaxBytes, n)
 	}
@@ -275,7 +284,14 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 	}
 	s := q.active
 	now := time.Now().UnixNano()
-	q.wbuf = appendRecord(q.wbuf[:0], data, n, key, state, now)
+	q.wbuf = q.wbuf[:0]
+	for i, c := range chunks {
+		if i < len(chunks)-1 {
+			q.wbuf = appendRecord(q.wbuf, flagContinued, c.data, c.lines, "", nil, now)
+		} else {
+			q.wbuf = appendRecord(q.wbuf, 0, c.data, c.lines, key, state, now)
+		}
+	}
 	if _, err := s.f.WriteAt(q.wbuf, s.size); err != nil {
 		// Take back whatever part was written so the next record does not
 		// follow garbage; if even that fails, leave the file to the repair
@@ -285,16 +301,25 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 		}
 		return fmt.Errorf("diskqueue: write %s: %w", segName(s.start), err)
 	}
-	at := s.size
+	at := s.size // of each record in turn; the last one carries the state
+	for i, c := range chunks {
+		rs := int64(headerSize + len(c.data))
+		if i == len(chunks)-1 {
+			rs += int64(len(key) + len(state))
+		}
+		if c.lines > 0 {
+			q.recs = append(q.recs, recMeta{seg: s, off: at, size: rs, dataLen: len(c.data), lines: c.lines, appended: now})
+			s.live++
+		}
+		if i < len(chunks)-1 {
+			at += rs
+		}
+	}
 	s.size += size
 	q.disk += size
 	q.nextOff = s.end()
-	if n > 0 {
-		q.recs = append(q.recs, recMeta{seg: s, off: at, size: size, dataLen: len(data), lines: n, appended: now})
-		s.live++
-		q.bytes += int64(len(data))
-		q.lines += int64(n)
-	}
+	q.bytes += int64(len(data))
+	q.lines += int64(n)
 	if key != "" {
 		q.states[key] = savedState{off: s.start + at, val: bytes.Clone(state)}
 		s.hasState = true
@@ -306,6 +331,47 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 		}
 	}
 	return nil
+}
+
+type chunk struct {
+	data  []byte
+	lines int
+}
+
+// split cuts data into records of at most RecordMaxLines lines and
+// RecordMaxBytes bytes at line ends (a longer line goes alone), so that one
+// append stays one atomic group while every batch keeps to the sender's
+// limits. Data within the limits is not looked at.
+func (q *Queue) split(data []byte, n int) ([]chunk, error) {
+	maxLines, maxBytes := q.opts.RecordMaxLines, q.opts.RecordMaxBytes
+	if maxLines <= 0 {
+		maxLines = math.MaxInt
+	}
+	if maxBytes <= 0 {
+		maxBytes = math.MaxInt
+	}
+	if n <= maxLines && len(data) <= maxBytes {
+		return []chunk{{data: data, lines: n}}, nil
+	}
+	var out []chunk
+	total := 0
+	for rest := data; len(rest) > 0; {
+		end, k := 0, 0
+		for end < len(rest) && k < maxLines {
+			next := end + bytes.IndexByte(rest[end:], '\n') + 1
+			if k > 0 && next > maxBytes {
+				break
+			}
+			end, k = next, k+1
+		}
+		out = append(out, chunk{data: rest[:end:end], lines: k})
+		total += k
+		rest = rest[end:]
+	}
+	if total != n {
+		return nil, fmt.Errorf("diskqueue: %d lines announced, %d found", n, total)
+	}
+	return out, nil
 }
 
 // makeRoom drops whole segments, oldest first, until size more bytes fit

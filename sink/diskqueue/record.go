@@ -11,7 +11,8 @@ import (
 //
 //	off size field
 //	 0   1   kind: 1 = record, 2 = padding written over a repaired hole
-//	 1   3   zero
+//	 1   1   flags: 1 = continued, more records of the same append follow
+//	 2   2   zero
 //	 4   4   data length: line-protocol bytes (uint32, little endian)
 //	 8   4   lines in data (uint32)
 //	12   2   key length (uint16)
@@ -24,10 +25,17 @@ import (
 // collector state saved with its data; a record with a key and no data is a
 // state alone. The line count lives in the header so that draining never looks
 // at lines.
+//
+// One append can be split into several records (a group), written with one
+// write in one segment: all but the last are flagged continued, and only the
+// last carries the state. A group whose last record is missing at the end of
+// the newest segment was cut short by a crash and is dropped whole, so the
+// state and all of its data survive together or not at all.
 const (
-	headerSize = 32
-	kindRecord = 1
-	kindPad    = 2
+	headerSize    = 32
+	kindRecord    = 1
+	kindPad       = 2
+	flagContinued = 1
 	// maxPayload bounds what a header may claim, so a corrupt length cannot
 	// make the reader allocate or skip gigabytes.
 	maxPayload = 1 << 30
@@ -47,6 +55,7 @@ var (
 // record is a decoded record; its slices point into the decoded buffer.
 type record struct {
 	kind     byte
+	flags    byte
 	data     []byte
 	lines    int
 	key      []byte
@@ -57,6 +66,7 @@ type record struct {
 
 type header struct {
 	kind     byte
+	flags    byte
 	dataLen  int
 	lines    int
 	keyLen   int
@@ -75,6 +85,7 @@ func parseHeader(b []byte) (header, error) {
 	}
 	h := header{
 		kind:     b[0],
+		flags:    b[1],
 		dataLen:  int(binary.LittleEndian.Uint32(b[4:])),
 		lines:    int(binary.LittleEndian.Uint32(b[8:])),
 		keyLen:   int(binary.LittleEndian.Uint16(b[12:])),
@@ -82,7 +93,7 @@ func parseHeader(b []byte) (header, error) {
 		appended: int64(binary.LittleEndian.Uint64(b[20:])),
 		sum:      binary.LittleEndian.Uint32(b[28:]),
 	}
-	if b[1] != 0 || b[2] != 0 || b[3] != 0 || b[14] != 0 || b[15] != 0 {
+	if b[2] != 0 || b[3] != 0 || b[14] != 0 || b[15] != 0 || h.flags&^flagContinued != 0 {
 		return header{}, errHeader
 	}
 	if h.dataLen > maxPayload || h.stateLen > maxPayload || h.payloadLen() > maxPayload {
@@ -98,8 +109,12 @@ func parseHeader(b []byte) (header, error) {
 		if h.keyLen == 0 && (h.stateLen != 0 || h.dataLen == 0) {
 			return header{}, errHeader
 		}
+		// A group's state rides on its last record.
+		if h.flags&flagContinued != 0 && (h.keyLen != 0 || h.dataLen == 0) {
+			return header{}, errHeader
+		}
 	case kindPad:
-		if h.lines != 0 || h.keyLen != 0 || h.stateLen != 0 || h.appended != 0 {
+		if h.flags != 0 || h.lines != 0 || h.keyLen != 0 || h.stateLen != 0 || h.appended != 0 {
 			return header{}, errHeader
 		}
 	default:
@@ -129,6 +144,7 @@ func decodeRecord(b []byte) (record, error) {
 	p := b[headerSize:size]
 	return record{
 		kind:     h.kind,
+		flags:    h.flags,
 		data:     p[:h.dataLen:h.dataLen],
 		lines:    h.lines,
 		key:      p[h.dataLen : h.dataLen+h.keyLen : h.dataLen+h.keyLen],
@@ -139,10 +155,11 @@ func decodeRecord(b []byte) (record, error) {
 }
 
 // appendRecord encodes a record onto dst. The caller has validated the sizes.
-func appendRecord(dst, data []byte, lines int, key string, state []byte, appended int64) []byte {
+func appendRecord(dst []byte, flags byte, data []byte, lines int, key string, state []byte, appended int64) []byte {
 	start := len(dst)
 	var h [headerSize]byte
 	h[0] = kindRecord
+	h[1] = flags
 	binary.LittleEndian.PutUint32(h[4:], uint32(len(data)))
 	binary.LittleEndian.PutUint32(h[8:], uint32(lines))
 	binary.LittleEndian.PutUint16(h[12:], uint16(len(key)))
@@ -172,7 +189,7 @@ func padRecord(n int) []byte {
 // or -1. It is the slow path of a corrupt segment only.
 func resync(b []byte, from int) int {
 	for p := max(from, 0); p+headerSize <= len(b); p++ {
-		if (b[p] != kindRecord && b[p] != kindPad) || b[p+1] != 0 || b[p+2] != 0 || b[p+3] != 0 {
+		if (b[p] != kindRecord && b[p] != kindPad) || b[p+2] != 0 || b[p+3] != 0 {
 			continue
 		}
 		if _, err := decodeRecord(b[p:]); err == nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -63,7 +64,10 @@ func TestStateExactlyOnceCounting(t *testing.T) {
 		require.NoError(t, err)
 		defer os.RemoveAll(dir)
 		opts := Options{MaxBytes: 1 << 20, SegmentSize: rapid.SampledFrom([]int64{256, 1024, 1 << 16}).Draw(t, "segment"),
-			Fsync: rapid.SampledFrom([]string{FsyncAlways, FsyncInterval}).Draw(t, "fsync"), FsyncInterval: 1 << 62}
+			Fsync: rapid.SampledFrom([]string{FsyncAlways, FsyncInterval}).Draw(t, "fsync"), FsyncInterval: 1 << 62,
+			// A scrape is three lines; split into records of one, it must
+			// still be kept or lost whole.
+			RecordMaxLines: rapid.SampledFrom([]int{0, 1}).Draw(t, "record_max_lines")}
 		targets := []string{"http://a:9100/metrics", "http://b:9100/metrics"}
 		var d durability
 		d.reset(t, dir)
@@ -71,9 +75,9 @@ func TestStateExactlyOnceCounting(t *testing.T) {
 		require.NoError(t, err)
 		defer func() { q.crash() }()
 
-		traefik := map[string]int{}        // the counters Traefik serves
-		collector := map[string]int{}      // the collector's state, as loaded or last saved
-		influx := map[string]map[int]int{} // target -> timestamp -> increase
+		traefik := map[string]int{}           // the counters Traefik serves
+		collector := map[string]int{}         // the collector's state, as loaded or last saved
+		influx := map[string]map[string]int{} // target -> series and timestamp -> increase
 		ts := 0
 		load := func() {
 			for _, k := range targets {
@@ -92,8 +96,11 @@ func TestStateExactlyOnceCounting(t *testing.T) {
 			ts++
 			state := []byte(strconv.Itoa(v))
 			if delta > 0 {
-				line := fmt.Sprintf("c,target=%s count=%d %d\n", k, delta, ts)
-				require.NoError(t, q.AppendWithState([]byte(line), 1, k, state))
+				var lp []byte
+				for part, d := range []int{delta / 3, delta / 3, delta - 2*(delta/3)} {
+					lp = fmt.Appendf(lp, "c,target=%s,part=%d count=%d %d\n", k, part, d, ts)
+				}
+				require.NoError(t, q.AppendWithState(lp, 3, k, state))
 			} else {
 				require.NoError(t, q.SaveState(k, state))
 			}
@@ -107,18 +114,21 @@ func TestStateExactlyOnceCounting(t *testing.T) {
 				require.ErrorIs(t, err, context.Canceled)
 				return
 			}
-			var k string
-			var delta, at int
 			for _, l := range splitLines(b.Data) {
-				_, err := fmt.Sscanf(l, "c,target=%s count=%d %d", &k, &delta, &at)
+				// InfluxDB keeps one point per series and timestamp.
+				series, rest, _ := strings.Cut(l, " ")
+				var delta, at int
+				_, err := fmt.Sscanf(rest, "count=%d %d", &delta, &at)
 				require.NoError(t, err)
+				k, _, _ := strings.Cut(strings.TrimPrefix(series, "c,target="), ",part=")
 				if influx[k] == nil {
-					influx[k] = map[int]int{}
+					influx[k] = map[string]int{}
 				}
-				if old, ok := influx[k][at]; ok {
+				point := fmt.Sprintf("%s %d", series, at)
+				if old, ok := influx[k][point]; ok {
 					require.Equal(t, old, delta, "a point sent again carries the same increase")
 				}
-				influx[k][at] = delta
+				influx[k][point] = delta
 			}
 			if commit {
 				require.NoError(t, q.Commit(b))
