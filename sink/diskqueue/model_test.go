@@ -311,9 +311,9 @@ func TestModel(t *testing.T) {
 				}
 				switch {
 				case victim == nil:
-				case newest:
-					// The last record of an append, at the end: it looks cut
-					// short, and the whole append goes.
+				case hit.off+hit.size == int(size):
+					// The last record of an append, at the end of a segment:
+					// without it the others cannot stay.
 					for _, g := range victim.group {
 						g.alive = false
 					}

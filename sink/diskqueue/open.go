@@ -179,13 +179,25 @@ func (q *Queue) loadSegment(s *segment, last bool) (recs []recMeta, states map[s
 		group = -1 // damage, not a crash: keep what is left of the group
 		off = next
 	}
-	if last && group >= 0 {
-		// The append was cut short: its state never made it, so its data
-		// must not stay either, or the next scrape would count it again.
-		q.log.Warn("cutting the records of an append cut short by an unclean shutdown",
-			"segment", segName(s.start), "offset", group, "records", len(recs)-groupRecs)
-		for range recs[groupRecs:] {
+	if group >= 0 {
+		// The segment ends inside an append: its last record, with the
+		// state, is missing, so the rest must go too, or the next scrape
+		// would count it again. At the end of the newest segment that is an
+		// append a crash cut short, never acknowledged with fsync "always";
+		// elsewhere it is damage or a failed write, and counted.
+		lost := 0
+		for _, r := range recs[groupRecs:] {
+			lost += r.lines
 			s.live--
+		}
+		if last {
+			q.log.Warn("cutting the records of an append cut short by an unclean shutdown",
+				"segment", segName(s.start), "offset", group, "records", len(recs)-groupRecs)
+		} else {
+			corrupt = true
+			q.dropped[ReasonCorrupt] += int64(lost)
+			q.log.Error("dropping the records of an append whose last record is lost", "segment", segName(s.start),
+				"offset", group, "lines", lost)
 		}
 		recs = recs[:groupRecs]
 		cut = group
