@@ -34,6 +34,7 @@ type options struct {
 
 	sidecar         bool
 	sidecarOnly     bool
+	sidecarTools    []string
 	sidecarServices int
 	sidecarInterval time.Duration
 	sidecarDuration time.Duration
@@ -49,7 +50,7 @@ type options struct {
 
 func main() {
 	var o options
-	var services, tools, bridgeEnv string
+	var services, tools, bridgeEnv, sidecarTools string
 	flag.StringVar(&services, "services", "20,100,500", "comma-separated page sizes, in Traefik services")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds: every tool runs once per size per round; tables show medians")
 	flag.IntVar(&o.scrapes, "scrapes", 10, "scrapes per tool run")
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "directory for configs, logs and results.json (default results/<UTC time>)")
 	flag.BoolVar(&o.sidecar, "sidecar", false, "also measure the bridge as an idle sidecar")
 	flag.BoolVar(&o.sidecarOnly, "sidecar-only", false, "measure only the sidecar")
+	flag.StringVar(&sidecarTools, "sidecar-tools", "bridge", "tools measured as a sidecar, one after the other: bridge, telegraf")
 	flag.IntVar(&o.sidecarServices, "sidecar-services", 20, "sidecar page size")
 	flag.DurationVar(&o.sidecarInterval, "sidecar-interval", 10*time.Second, "sidecar scrape interval")
 	flag.DurationVar(&o.sidecarDuration, "sidecar-duration", 3*time.Minute, "how long the sidecar runs")
@@ -77,6 +79,7 @@ func main() {
 		fatal(err)
 	}
 	o.tools = strings.Split(tools, ",")
+	o.sidecarTools = strings.Split(sidecarTools, ",")
 	if bridgeEnv != "" {
 		o.bridgeEnv = strings.Split(bridgeEnv, ",")
 	}
@@ -144,29 +147,31 @@ func run(ctx context.Context, o options) (bool, error) {
 			}
 		}
 	}
-	var side *sidecarResult
+	var sides []sidecarResult
 	if o.sidecar || o.sidecarOnly {
-		t, err := newTool(toolBridge, o)
-		if err != nil {
-			return false, err
+		for _, name := range o.sidecarTools {
+			t, err := newTool(strings.TrimSpace(name), o)
+			if err != nil {
+				return false, err
+			}
+			fmt.Fprintf(os.Stderr, "sidecar %s: %d services every %s for %s\n", t.Name, o.sidecarServices, o.sidecarInterval, o.sidecarDuration)
+			s, err := h.runSidecar(ctx, t, newPageBook(o.sidecarServices, o.pageGzip), o.sidecarInterval, o.sidecarDuration)
+			if err != nil {
+				return false, err
+			}
+			sides = append(sides, s)
 		}
-		fmt.Fprintf(os.Stderr, "sidecar: %d services every %s for %s\n", o.sidecarServices, o.sidecarInterval, o.sidecarDuration)
-		s, err := h.runSidecar(ctx, t, newPageBook(o.sidecarServices, o.pageGzip), o.sidecarInterval, o.sidecarDuration)
-		if err != nil {
-			return false, err
-		}
-		side = &s
 	}
 
 	if err := writeJSON(filepath.Join(o.out, "results.json"), struct {
-		Results []result       `json:"results"`
-		Sidecar *sidecarResult `json:"sidecar,omitempty"`
-	}{results, side}); err != nil {
+		Results []result        `json:"results"`
+		Sidecar []sidecarResult `json:"sidecar,omitempty"`
+	}{results, sides}); err != nil {
 		return false, err
 	}
 	rows := summarize(results)
-	printTables(os.Stdout, rows, side)
-	verdicts := targets(rows, side)
+	printTables(os.Stdout, rows, sides)
+	verdicts := targets(rows, sides)
 	printVerdicts(os.Stdout, verdicts)
 
 	ok := true

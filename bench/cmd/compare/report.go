@@ -112,7 +112,7 @@ func median(v []float64) float64 {
 	}
 }
 
-func printTables(w io.Writer, rows []row, side *sidecarResult) {
+func printTables(w io.Writer, rows []row, sides []sidecarResult) {
 	if len(rows) > 0 {
 		fmt.Fprintf(w, "\n### Per tool (median of rounds)\n\n")
 		fmt.Fprintln(w, "| services | tool | samples/scrape | scrapes | CPU s per M samples (steady) | CPU s per M samples (whole run) | CPU per scrape | CPU whole run | peak RSS (VmHWM) MiB | RSS at end: anon + file MiB | lines/scrape | fields/scrape | KiB sent/scrape | KiB line protocol/scrape | rejected |")
@@ -124,13 +124,15 @@ func printTables(w io.Writer, rows []row, side *sidecarResult) {
 		}
 		printRatios(w, rows)
 	}
-	if side != nil {
-		fmt.Fprintf(w, "\n### Bridge as a sidecar\n\n")
-		fmt.Fprintln(w, "| services | interval | scrapes | window | CPU in window | share of one core | RSS MiB (anon + file) | peak RSS MiB | lines received |")
-		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-		fmt.Fprintf(w, "| %d | %s | %d | %s | %s | %.3f %% | %.1f (%.1f + %.1f) | %.1f | %d |\n",
-			side.Services, side.Interval, side.Scrapes, side.Window.Round(time.Second), fmtDur(side.WindowCPU),
-			100*side.coreShare(), mib(side.RSS), mib(side.RSSAnon), mib(side.RSSFile), mib(side.PeakRSS), side.Writes.Lines)
+	if len(sides) > 0 {
+		fmt.Fprintf(w, "\n### As a sidecar\n\n")
+		fmt.Fprintln(w, "| tool | services | interval | scrapes | window | CPU in window | share of one core | RSS MiB (anon + file) | peak RSS MiB | lines received |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, side := range sides {
+			fmt.Fprintf(w, "| %s | %d | %s | %d | %s | %s | %.3f %% | %.1f (%.1f + %.1f) | %.1f | %d |\n",
+				side.Tool, side.Services, side.Interval, side.Scrapes, side.Window.Round(time.Second), fmtDur(side.WindowCPU),
+				100*side.coreShare(), mib(side.RSS), mib(side.RSSAnon), mib(side.RSSFile), mib(side.PeakRSS), side.Writes.Lines)
+		}
 	}
 }
 
@@ -177,7 +179,7 @@ type verdict struct {
 	Met    bool
 }
 
-func targets(rows []row, side *sidecarResult) []verdict {
+func targets(rows []row, sides []sidecarResult) []verdict {
 	var vs []verdict
 	get := func(tool string, n int) *row {
 		for i := range rows {
@@ -220,7 +222,10 @@ func targets(rows []row, side *sidecarResult) []verdict {
 			})
 		}
 	}
-	if side != nil {
+	for _, side := range sides {
+		if side.Tool != toolBridge {
+			continue
+		}
 		vs = append(vs,
 			verdict{Target: fmt.Sprintf("sidecar (%d services, %s): < 0.2 %% of one core", side.Services, side.Interval),
 				Value: fmt.Sprintf("%.3f %%", 100*side.coreShare()), Met: side.coreShare() < 0.002},

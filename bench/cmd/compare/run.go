@@ -251,8 +251,9 @@ func waitIdle(pid int, limit time.Duration) {
 	}
 }
 
-// sidecarResult is the bridge left running on a small page at a long interval.
+// sidecarResult is a tool left running on a small page at a long interval.
 type sidecarResult struct {
+	Tool         string
 	Services     int
 	Interval     time.Duration
 	Scrapes      int
@@ -272,9 +273,9 @@ func (s sidecarResult) coreShare() float64 {
 	return s.WindowCPU.Seconds() / s.Window.Seconds()
 }
 
-// runSidecar runs the bridge alone for d and reports its CPU share and RSS.
+// runSidecar runs one tool alone for d and reports its CPU share and RSS.
 func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interval, d time.Duration) (sidecarResult, error) {
-	res := sidecarResult{Services: book.services, Interval: interval}
+	res := sidecarResult{Tool: t.Name, Services: book.services, Interval: interval}
 	book.get(int(d/interval) + 3)
 	dir := filepath.Join(h.outDir, "sidecar")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -315,12 +316,14 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 		<-exited
 		return res, ctx.Err()
 	case err := <-exited:
-		return res, fmt.Errorf("bridge exited early (%v); see %s", err, logf.Name())
+		return res, fmt.Errorf("%s exited early (%v); see %s", t.Name, err, logf.Name())
 	case <-time.After(d):
 	}
 	m := procMemStatus(pid)
 	res.RSS, res.PeakRSS, res.RSSAnon, res.RSSFile = m.RSS, m.HWM, m.Anon, m.File
-	saveURL(ctx, "http://"+listen+"/metrics", filepath.Join(dir, t.Name+".self-metrics.txt"), 5*time.Second)
+	if !t.isTelegraf() {
+		saveURL(ctx, "http://"+listen+"/metrics", filepath.Join(dir, t.Name+".self-metrics.txt"), 5*time.Second)
+	}
 	if pprofAddr != "" {
 		saveURL(ctx, "http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(dir, t.Name+".heap.pprof"), 10*time.Second)
 	}
