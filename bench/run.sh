@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The full measurement behind BENCHMARKS.md, in order: the side-by-side
+# comparison, the bridge as a sidecar, and the micro-benchmarks. Run it on a
+# quiet machine (CPU time is per process, but caches and clocks are shared).
+# Results land in $OUT (default results/<UTC time>): compare.md, sidecar.md,
+# micro.txt, and each run's configs, logs and results.json.
+#
+#   bash bench/run.sh                 # about 15 minutes on 2 cores
+#   ROUNDS=5 bash bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+out=${OUT:-results/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$out" .cache
+[[ -x .cache/telegraf ]] || bash tools/telegraf/build.sh
+(cd .. && go build -trimpath -o bench/.cache/traefik-influxdb-bridge ./cmd/traefik-influxdb-bridge)
+go build -o .cache/compare ./cmd/compare
+(cd .. && git log -1 --format='bridge at commit %H (%cI)') >"$out/commit.txt" 2>/dev/null || true
+
+.cache/compare -services "${SERVICES:-20,100,500}" -rounds "${ROUNDS:-3}" -scrapes "${SCRAPES:-10}" \
+	-interval "${INTERVAL:-2s}" -out "$out/compare" >"$out/compare.md" 2>"$out/compare.log"
+.cache/compare -sidecar-only -sidecar-tools "${SIDECAR_TOOLS:-bridge}" -sidecar-services 20 \
+	-sidecar-interval 10s -sidecar-duration "${SIDECAR_DURATION:-3m}" -out "$out/sidecar" >"$out/sidecar.md" 2>"$out/sidecar.log"
+go test ./pipeline -run '^$' -bench . -benchtime "${BENCHTIME:-10x}" >"$out/micro.txt" 2>&1
+cat "$out/compare.md" "$out/sidecar.md"
+echo "results in $out"
