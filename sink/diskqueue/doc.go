@@ -33,7 +33,9 @@
 //     its state are both there or both gone: the collector resumes from the
 //     state that matches the last data queued, and a counter's increase is
 //     neither lost nor counted twice. LoadState returns the newest state of a
-//     key.
+//     key. Damage can still lose a state (the collector then falls back to an
+//     older one and counts an interval twice); an append whose last record is
+//     damaged at the end of a segment is dropped whole, and counted.
 //
 // On disk: segment files named by the queue offset of their first byte
 // (offsets only grow), a position file with the offset up to which everything

@@ -311,9 +311,9 @@ func TestModel(t *testing.T) {
 				}
 				switch {
 				case victim == nil:
-				case hit.off+hit.size == int(size):
-					// The last record of an append, at the end of a segment:
-					// without it the others cannot stay.
+				case victim == victim.group[len(victim.group)-1]:
+					// The last record of an append, with its state: without
+					// it the others cannot stay.
 					for _, g := range victim.group {
 						g.alive = false
 					}

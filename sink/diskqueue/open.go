@@ -131,18 +131,46 @@ func (q *Queue) loadSegment(s *segment, last bool) (recs []recMeta, states map[s
 	states = map[string]savedState{}
 	var holes [][2]int
 	cut, corrupt := -1, false
-	// group is where the unfinished group of records began, -1 if none;
-	// groupRecs how many waiting records preceded it.
-	group, groupRecs := -1, 0
+	// An append split into records (a group) keeps its data only with its
+	// last record, which has the state. group is where the group being read
+	// began (-1: none), groupRecs how many waiting records came before it,
+	// groupTime the append time its records share, groupDamaged whether
+	// damage was met inside it.
+	group, groupRecs, groupTime, groupDamaged := -1, 0, int64(0), false
+	dropGroup := func(end int, why string) {
+		lost := 0
+		for _, r := range recs[groupRecs:] {
+			lost += r.lines
+			s.live--
+		}
+		recs = recs[:groupRecs]
+		if why == "" {
+			q.log.Warn("cutting the records of an append cut short by an unclean shutdown",
+				"segment", segName(s.start), "offset", group, "lines", lost)
+		} else {
+			corrupt = true
+			if s.start+int64(end) > q.readPos {
+				q.dropped[ReasonCorrupt] += int64(lost)
+			}
+			q.log.Error("dropping the records of an append whose last record is lost", "segment", segName(s.start),
+				"offset", group, "lines", lost, "reason", why)
+		}
+	}
 	for off := 0; off < len(data); {
 		rec, err := decodeRecord(data[off:])
 		if err == nil {
 			if rec.kind == kindRecord {
+				if group >= 0 && rec.appended != groupTime {
+					// Another append begins: the group's last record was lost.
+					dropGroup(off, "damage")
+					holes = append(holes, [2]int{group, off})
+					group = -1
+				}
 				switch {
 				case rec.flags&flagContinued == 0:
 					group = -1
 				case group < 0:
-					group, groupRecs = off, len(recs)
+					group, groupRecs, groupTime, groupDamaged = off, len(recs), rec.appended, false
 				}
 				at := s.start + int64(off)
 				if len(rec.key) > 0 {
@@ -169,37 +197,27 @@ func (q *Queue) loadSegment(s *segment, last bool) (recs []recMeta, states map[s
 					"segment", segName(s.start), "offset", off, "bytes", len(data)-off)
 			} else {
 				corrupt = true
+				groupDamaged = groupDamaged || group >= 0
 				q.lostCorrupt(s, off, data[off:], err)
 			}
 			break
 		}
 		corrupt = true
+		groupDamaged = groupDamaged || group >= 0
 		q.lostCorrupt(s, off, data[off:next], err)
 		holes = append(holes, [2]int{off, next})
-		group = -1 // damage, not a crash: keep what is left of the group
 		off = next
 	}
 	if group >= 0 {
-		// The segment ends inside an append: its last record, with the
-		// state, is missing, so the rest must go too, or the next scrape
-		// would count it again. At the end of the newest segment that is an
-		// append a crash cut short, never acknowledged with fsync "always";
-		// elsewhere it is damage or a failed write, and counted.
-		lost := 0
-		for _, r := range recs[groupRecs:] {
-			lost += r.lines
-			s.live--
+		// The segment ends inside a group. At the end of the newest segment,
+		// with no damage seen, a crash cut the append short (with fsync
+		// "always" it was never acknowledged); otherwise it is damage or a
+		// failed write, and counted.
+		why := ""
+		if !last || groupDamaged {
+			why = "damage"
 		}
-		if last {
-			q.log.Warn("cutting the records of an append cut short by an unclean shutdown",
-				"segment", segName(s.start), "offset", group, "records", len(recs)-groupRecs)
-		} else {
-			corrupt = true
-			q.dropped[ReasonCorrupt] += int64(lost)
-			q.log.Error("dropping the records of an append whose last record is lost", "segment", segName(s.start),
-				"offset", group, "lines", lost)
-		}
-		recs = recs[:groupRecs]
+		dropGroup(len(data), why)
 		cut = group
 	}
 	s.size = int64(len(data))
