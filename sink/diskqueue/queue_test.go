@@ -425,33 +425,77 @@ func TestSplit(t *testing.T) {
 	}
 }
 
-// TestAppendIsAtomic splits one append into records and cuts the last one
-// short, as a crash in the middle of the write would: the whole append is
-// gone after the reopen, with its state, and what came before is intact.
+// TestAppendIsAtomic splits appends into records (record_max_lines 2) and
+// damages or cuts them: an append's data stays only with its last record,
+// which carries its state, so the collector never resumes from a state that
+// does not match the data queued.
 func TestAppendIsAtomic(t *testing.T) {
-	dir := t.TempDir()
-	opts := Options{MaxBytes: 1 << 20, RecordMaxLines: 2}
-	q, err := Open(dir, opts, testLog(t))
-	require.NoError(t, err)
-	require.NoError(t, q.AppendWithState(lines(1, 3), 3, "k", []byte("one")))
-	require.NoError(t, q.AppendWithState(lines(2, 5), 5, "k", []byte("two")))
-	require.Equal(t, int64(2+3), q.Stats().Records)
-	require.NoError(t, q.Close())
+	tests := []struct {
+		name        string
+		third       bool // a third append follows the damaged one
+		damage      func(t *testing.T, recs []recLoc)
+		wantIDs     []int
+		wantState   string
+		wantCorrupt int64
+	}{
+		{
+			name: "last record cut short by a crash",
+			damage: func(t *testing.T, recs []recLoc) {
+				last := recs[len(recs)-1]
+				require.NoError(t, os.Truncate(last.path, int64(last.off+last.size-3)))
+			},
+			wantIDs: []int{1}, wantState: "one",
+		},
+		{
+			name: "last record damaged at the end",
+			damage: func(t *testing.T, recs []recLoc) {
+				last := recs[len(recs)-1]
+				flipByte(t, last.path, last.off+headerSize)
+			},
+			wantIDs: []int{1}, wantState: "one", wantCorrupt: 5,
+		},
+		{
+			name:  "last record damaged before another append",
+			third: true,
+			damage: func(t *testing.T, recs []recLoc) {
+				flipByte(t, recs[3].path, recs[3].off+headerSize)
+			},
+			wantIDs: []int{1, 3}, wantState: "three", wantCorrupt: 5,
+		},
+		{
+			name:  "middle record damaged",
+			third: true,
+			damage: func(t *testing.T, recs []recLoc) {
+				flipByte(t, recs[2].path, recs[2].off+headerSize)
+			},
+			wantIDs: []int{1, 2, 3}, wantState: "three", wantCorrupt: 2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{MaxBytes: 1 << 20, RecordMaxLines: 2}
+			q, err := Open(dir, opts, testLog(t))
+			require.NoError(t, err)
+			require.NoError(t, q.AppendWithState(lines(1, 2), 2, "k", []byte("one")))
+			require.NoError(t, q.AppendWithState(lines(2, 5), 5, "k", []byte("two")))
+			if tt.third {
+				require.NoError(t, q.AppendWithState(lines(3, 1), 1, "k", []byte("three")))
+			}
+			require.NoError(t, q.Close())
+			recs := scanDir(t, dir)
+			require.Equal(t, byte(flagContinued), recs[1].flags, "the second append begins with a continued record")
+			tt.damage(t, recs)
 
-	recs := scanDir(t, dir)
-	require.Len(t, recs, 5)
-	require.Equal(t, byte(flagContinued), recs[2].flags, "a continued record of the second append")
-	last := recs[len(recs)-1]
-	require.NoError(t, os.Truncate(last.path, int64(last.off+last.size-3)))
-
-	q, err = Open(dir, opts, testLog(t))
-	require.NoError(t, err)
-	defer q.Close()
-	state, err := q.LoadState("k")
-	require.NoError(t, err)
-	require.Equal(t, "one", string(state))
-	got, n := drain(t, q, 100, 1<<20)
-	require.Equal(t, string(lines(1, 3)), string(got))
-	require.Equal(t, 3, n)
-	require.Zero(t, q.Stats().DroppedLines[ReasonCorrupt], "an unfinished append was never acknowledged")
+			q, err = Open(dir, opts, testLog(t))
+			require.NoError(t, err)
+			defer q.Close()
+			state, err := q.LoadState("k")
+			require.NoError(t, err)
+			require.Equal(t, tt.wantState, string(state))
+			require.Equal(t, tt.wantCorrupt, q.Stats().DroppedLines[ReasonCorrupt])
+			got, _ := drain(t, q, 100, 1<<20)
+			require.Equal(t, tt.wantIDs, ids(t, got))
+		})
+	}
 }
