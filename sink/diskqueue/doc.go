@@ -33,16 +33,18 @@
 //     its state are both there or both gone: the collector resumes from the
 //     state that matches the last data queued, and a counter's increase is
 //     neither lost nor counted twice. LoadState returns the newest state of a
-//     key. Damage can still lose a state (the collector then falls back to an
-//     older one and counts an interval twice); an append whose last record is
-//     damaged at the end of a segment is dropped whole, and counted.
+//     key. Damage keeps to the same rule: an append whose last record is
+//     damaged is dropped whole, and counted; a damaged state-only record
+//     (SaveState) can still make the collector fall back to an older state.
 //
-// On disk: segment files named by the queue offset of their first byte
-// (offsets only grow), a position file with the offset up to which everything
+// On disk: segment files named by the queue offset of their first byte, a
+// lock file (flock: one process per directory), a position file with the offset up to which everything
 // is committed, and a state file. A record is a 32-byte header (kind, data
 // length, line count, key and state lengths, append time, checksum) and a
 // payload (data, key, state); see record.go. Next joins whole records with one
-// read per segment and never looks at lines.
+// read per segment and never looks at lines. Offsets start after the last
+// segment, the position and every saved state, so a new record never sorts
+// before anything it must follow.
 //
 // Why the states are safe: a state is first durable inside its record. A
 // segment holding states is deleted (consumed or dropped over the cap) only
