@@ -130,26 +130,27 @@ type Queue struct {
 	hooks hooks
 	lockF *os.File
 
-	mu      sync.Mutex
-	closed  bool
-	segs    []*segment // oldest first
-	active  *segment   // the last segment, receiving appends; nil until the next append
-	nextOff int64      // queue offset of the next appended record
-	durable int64      // queue offset up to which the segments are synced
-	readPos int64      // everything before it is committed
-	disk    int64      // bytes in segment files
-	recs    []recMeta  // waiting records: recs[head:], oldest first
-	head    int
-	cur     *inflight
-	seq     uint64
-	bytes   int64 // line-protocol bytes waiting, in flight included
-	lines   int64
-	dropped map[string]int64
-	states  map[string]savedState
-	wake    chan struct{} // closed when a record arrives or the queue closes
-	dirty   bool          // the active segment has unsynced bytes
-	wbuf    []byte
-	rbuf    []byte
+	mu         sync.Mutex
+	closed     bool
+	segs       []*segment // oldest first
+	active     *segment   // the last segment, receiving appends; nil until the next append
+	nextOff    int64      // queue offset of the next appended record
+	durable    int64      // queue offset up to which the segments are synced
+	readPos    int64      // everything before it is committed
+	disk       int64      // bytes in segment files
+	recs       []recMeta  // waiting records: recs[head:], oldest first
+	head       int
+	cur        *inflight
+	seq        uint64
+	bytes      int64 // line-protocol bytes waiting, in flight included
+	lines      int64
+	dropped    map[string]int64
+	states     map[string]savedState
+	wake       chan struct{} // closed when a record arrives or the queue closes
+	dirty      bool          // the active segment has unsynced bytes
+	lastAppend int64         // Unix ns of the last append
+	wbuf       []byte
+	rbuf       []byte
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -283,7 +284,9 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 		}
 	}
 	s := q.active
-	now := time.Now().UnixNano()
+	// Appends are told apart by their time on open, so no two share one.
+	now := max(time.Now().UnixNano(), q.lastAppend+1)
+	q.lastAppend = now
 	q.wbuf = q.wbuf[:0]
 	for i, c := range chunks {
 		if i < len(chunks)-1 {
