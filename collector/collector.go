@@ -2,6 +2,13 @@
 // scrape into InfluxDB 1.x line protocol in one of three schemas (see
 // Converter), handing it to an Appender in bounded records. A target that
 // fails is logged once per change of state and counted, never fatal.
+//
+// When the Appender is also a StateStore (a durable queue) and the schema is
+// traefik, each scrape's lines go to it in one AppendWithState call together
+// with the target's counter state, and a target starts from the state saved
+// last: after a restart the first scrape continues the deltas instead of
+// being a new baseline, so what Traefik counted while the bridge was down is
+// written once.
 package collector
 
 import (
@@ -9,11 +16,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +43,9 @@ type resolver interface {
 type Collector struct {
 	cfg *config.Config
 	out Appender
-	log *slog.Logger
+	// store is out when it keeps state and the schema needs it; nil else.
+	store StateStore
+	log   *slog.Logger
 	// fetch and errorKind are the Scraper's; tests replace them to drive
 	// the loop under testing/synctest, where real sockets would stall the
 	// fake clock.
@@ -79,6 +90,10 @@ type target struct {
 	appendBad bool
 	// seen is when a dns+ resolution last returned this address.
 	seen time.Time
+	// stateKey names the converter state in the StateStore; state is the
+	// buffer it is marshalled into, reused across scrapes.
+	stateKey string
+	state    []byte
 }
 
 // New checks cfg and prepares every target; it scrapes nothing.
@@ -95,6 +110,11 @@ func New(cfg *config.Config, out Appender, reg prometheus.Registerer, log *slog.
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Collector{cfg: cfg, out: out, log: log, fetch: sc.Scrape, errorKind: ErrorKind, closeIdle: sc.Close, resolver: net.DefaultResolver, m: m}
+	// Only the traefik schema writes deltas; the others are cumulative and
+	// have nothing to carry over a restart.
+	if store, ok := out.(StateStore); ok && cfg.Schema == config.SchemaTraefik {
+		c.store = store
+	}
 
 	c.staticTags = make(map[string]string, len(cfg.Tags)+1)
 	if cfg.HostTag != "" {
@@ -172,14 +192,65 @@ func (c *Collector) newTarget(rawURL, instance string) (*target, error) {
 		return nil, err
 	}
 	label := stripUserinfo(rawURL)
-	return &target{
+	t := &target{
 		url:      rawURL,
 		label:    label,
 		instance: instance,
 		conv:     conv,
 		parser:   NewParser(),
 		m:        c.m.forTarget(label),
-	}, nil
+	}
+	if c.store != nil {
+		t.stateKey = stateKey(c.cfg, label, tags)
+		c.loadState(t)
+	}
+	return t, nil
+}
+
+// stateKey names a target's saved state. It holds what decides the series
+// keys and timestamps of the converter, besides the target: a state saved
+// under other tags, families or precision would find none of its series (or
+// misread its timestamp), and a series it does not know counts from zero, so
+// every counter would be written whole as one increase. Under a new key the
+// target starts with a baseline instead.
+func stateKey(cfg *config.Config, label string, tags map[string]string) string {
+	h := fnv.New64a()
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "tag %q=%q\n", k, tags[k])
+	}
+	for _, p := range cfg.Metrics.Include {
+		fmt.Fprintf(h, "include %q\n", p)
+	}
+	for _, p := range cfg.Metrics.Exclude {
+		fmt.Fprintf(h, "exclude %q\n", p)
+	}
+	return fmt.Sprintf("%s %s precision=%s config=%016x", cfg.Schema, label, cfg.InfluxDB.Precision, h.Sum64())
+}
+
+// loadState restores t's converter from the store. A state that cannot be
+// read or decoded is logged and counted, and the target starts with a
+// baseline, as without a state.
+func (c *Collector) loadState(t *target) {
+	b, err := c.store.LoadState(t.stateKey)
+	if err != nil {
+		c.m.stateErrors.WithLabelValues(t.label).Inc()
+		c.log.Warn("cannot load the saved counter state; the first scrape is a baseline", "target", t.label, "err", err)
+		return
+	}
+	if len(b) == 0 {
+		return
+	}
+	if err := t.conv.UnmarshalState(b); err != nil {
+		c.m.stateErrors.WithLabelValues(t.label).Inc()
+		c.log.Warn("the saved counter state is damaged; the first scrape is a baseline", "target", t.label, "err", err)
+		return
+	}
+	c.log.Info("counter state restored; the first scrape continues the increases", "target", t.label, "series", t.conv.stateSeries(), "bytes", len(b))
 }
 
 // Run scrapes every source concurrently, each on its own ticker aligned to
@@ -343,6 +414,7 @@ func (c *Collector) resolve(ctx context.Context, s *source, now time.Time) error
 		if now.Sub(t.seen) > c.cfg.Traefik.SeriesTTL {
 			delete(s.targets, k)
 			c.m.forget(t.label)
+			c.forgetState(t)
 			c.log.Info("target gone", "url", s.label, "target", t.label)
 		}
 	}
@@ -374,14 +446,15 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 		}
 	}
 	// Lines converted before a parse error are good and their counters are
-	// already accounted for: write them.
-	if len(out) > 0 {
+	// already accounted for: write them. With a StateStore the state goes
+	// too, even without lines: the baseline must not be taken again.
+	if len(out) > 0 || c.store != nil {
 		if c.append(t, out) {
 			t.m.points.Add(float64(st.Points))
 		}
-		if emit != nil {
-			emit(t, out)
-		}
+	}
+	if len(out) > 0 && emit != nil {
+		emit(t, out)
 	}
 	if convErr != nil {
 		return c.failed(t, "parse", convErr)
@@ -407,9 +480,18 @@ func (c *Collector) failed(t *target, kind string, err error) error {
 
 // append hands lp to the Appender in records of at most batch.max_lines
 // lines and batch.max_bytes bytes, cut at line ends (a single longer line
-// goes alone).
+// goes alone). A StateStore gets the whole scrape and the converter's state
+// in one call instead: cutting it here would make the records separate
+// appends, and a crash between them would keep a part of the scrape
+// without the state that accounts for it. The store cuts it itself.
 func (c *Collector) append(t *target, lp []byte) bool {
-	err := appendRecords(c.out, lp, c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes))
+	var err error
+	if c.store != nil {
+		t.state = t.conv.appendState(t.state[:0])
+		err = c.store.AppendWithState(lp, bytes.Count(lp, []byte{'\n'}), t.stateKey, t.state)
+	} else {
+		err = appendRecords(c.out, lp, c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes))
+	}
 	if err != nil {
 		t.m.appendErrors.Inc()
 		if !t.appendBad {
@@ -423,6 +505,19 @@ func (c *Collector) append(t *target, lp []byte) bool {
 		t.appendBad = false
 	}
 	return true
+}
+
+// forgetState replaces the saved state of a target that is gone with an
+// empty one, so that churning dns+ targets leave no more than their keys
+// behind, and an address that comes back later starts with a baseline, as
+// it would without a restart in between.
+func (c *Collector) forgetState(t *target) {
+	if c.store == nil {
+		return
+	}
+	if err := c.store.AppendWithState(nil, 0, t.stateKey, nil); err != nil {
+		c.log.Warn("cannot forget the counter state of a target gone", "target", t.label, "err", err)
+	}
 }
 
 func appendRecords(a Appender, lp []byte, maxLines, maxBytes int) error {

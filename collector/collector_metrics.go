@@ -19,6 +19,7 @@ type metrics struct {
 	skipped      *prometheus.CounterVec // target, reason
 	lastSuccess  *prometheus.GaugeVec
 	appendErrors *prometheus.CounterVec
+	stateErrors  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -52,11 +53,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: metricPrefix + "append_errors_total",
 			Help: "Scrapes whose points the buffer refused.",
 		}, []string{"target"}),
+		stateErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricPrefix + "state_load_errors_total",
+			Help: "Saved counter states that could not be read or decoded at start; the target started with a baseline instead.",
+		}, []string{"target"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.scrapes, m.duration, m.samples, m.points, m.skipped, m.lastSuccess, m.appendErrors} {
+	for _, c := range []prometheus.Collector{m.scrapes, m.duration, m.samples, m.points, m.skipped, m.lastSuccess, m.appendErrors, m.stateErrors} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -105,4 +110,5 @@ func (m *metrics) forget(label string) {
 	m.skipped.DeletePartialMatch(l)
 	m.lastSuccess.DeletePartialMatch(l)
 	m.appendErrors.DeletePartialMatch(l)
+	m.stateErrors.DeletePartialMatch(l)
 }

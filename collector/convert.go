@@ -181,6 +181,7 @@ type Converter struct {
 	pos         int
 	bounds      []boundEntry
 	deltas      []float64
+	stateKeys   []string // appendState's scratch
 
 	// Telegraf: the line being built from a histogram or summary series.
 	openStart, openKeyLen int

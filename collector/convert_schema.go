@@ -237,8 +237,18 @@ func (c *Converter) closeOpen(out []byte) []byte {
 // values of every counter, histogram and summary series, last timestamp,
 // process start time), for UnmarshalState after a restart.
 func (c *Converter) MarshalState() ([]byte, error) {
-	return c.st.marshal(), nil
+	return c.appendState(nil), nil
 }
+
+// appendState is MarshalState into a buffer the caller reuses: on a large
+// page the state is megabytes, saved after every scrape.
+func (c *Converter) appendState(b []byte) []byte {
+	b, c.stateKeys = c.st.appendMarshal(b, c.stateKeys)
+	return b
+}
+
+// stateSeries is the number of series the converter remembers.
+func (c *Converter) stateSeries() int { return len(c.st.series) }
 
 // UnmarshalState replaces the converter's memory with a MarshalState
 // result. On error the converter keeps its memory.

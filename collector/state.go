@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -204,15 +205,19 @@ const (
 	stateVersion = 1
 )
 
-func (st *state) marshal() []byte {
-	size := 64
-	for k, s := range st.series {
-		size += len(k) + 48
-		if s.h != nil {
-			size += 16 * len(s.h.bounds)
+// appendMarshal appends the saved form to b. keys is scratch space for the
+// sorted keys; it returns both for reuse.
+func (st *state) appendMarshal(b []byte, keys []string) ([]byte, []string) {
+	if cap(b)-len(b) < 64 {
+		size := 64
+		for k, s := range st.series {
+			size += len(k) + 48
+			if s.h != nil {
+				size += 16 * len(s.h.bounds)
+			}
 		}
+		b = slices.Grow(b, size)
 	}
-	b := make([]byte, 0, size)
 	b = append(b, stateMagic...)
 	b = append(b, stateVersion)
 	flags := byte(0)
@@ -225,7 +230,7 @@ func (st *state) marshal() []byte {
 	b = binary.AppendVarint(b, st.lastSweep)
 	b = binary.AppendUvarint(b, uint64(len(st.series)))
 	// Sorted, so the same state always saves to the same bytes.
-	keys := make([]string, 0, len(st.series))
+	keys = keys[:0]
 	for k := range st.series {
 		keys = append(keys, k)
 	}
@@ -248,7 +253,7 @@ func (st *state) marshal() []byte {
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(h.buckets[i]))
 		}
 	}
-	return b
+	return b, keys
 }
 
 var errStateCorrupt = errors.New("corrupt converter state")

@@ -159,10 +159,15 @@ func openQueue(cfg *config.Config, log *slog.Logger) (sink.Queue, error) {
 	if cfg.Buffer.Dir == "" {
 		return sink.NewMemoryQueue(int64(cfg.Buffer.MaxBytes)), nil
 	}
+	// The collector hands the queue a whole scrape with its counter state
+	// in one append; the queue cuts it into records that each fit one
+	// write, and keeps or loses them together.
 	q, err := diskqueue.Open(cfg.Buffer.Dir, diskqueue.Options{
-		MaxBytes:      int64(cfg.Buffer.MaxBytes),
-		Fsync:         cfg.Buffer.Fsync,
-		FsyncInterval: cfg.Buffer.FsyncInterval,
+		MaxBytes:       int64(cfg.Buffer.MaxBytes),
+		Fsync:          cfg.Buffer.Fsync,
+		FsyncInterval:  cfg.Buffer.FsyncInterval,
+		RecordMaxLines: cfg.Batch.MaxLines,
+		RecordMaxBytes: int(cfg.Batch.MaxBytes),
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("buffer.dir: %w", err)

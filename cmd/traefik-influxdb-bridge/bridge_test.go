@@ -340,6 +340,50 @@ func TestBridgeDiskBufferSurvivesRestart(t *testing.T) {
 	require.Equal(t, 0, second.terminate(t))
 }
 
+// TestBridgeDiskBufferContinuesCounters restarts the bridge between two
+// scrapes of the same Traefik: with buffer.dir the second run continues the
+// first run's counters, so the increase Traefik counted while the bridge was
+// stopped reaches InfluxDB once. Without the saved state the second run's
+// first scrape would be a baseline and the sum 0.
+func TestBridgeDiskBufferContinuesCounters(t *testing.T) {
+	srv := influxtest.Start(t)
+	pages := make([][]byte, len(scrapes))
+	for i, f := range scrapes {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		pages[i] = b
+	}
+	var page atomic.Int64
+	var hits atomic.Int64
+	ft := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_, _ = w.Write(pages[page.Load()])
+	}))
+	t.Cleanup(ft.Close)
+	extra := fmt.Sprintf("buffer:\n  dir: %s\nself_metrics:\n  write: false\nbatch:\n  max_lines: 7\n", t.TempDir())
+	cfg := bridgeConfig(t, ft.URL+"/metrics", srv, extra)
+
+	first := startBridge(t, cfg, srv)
+	eventually(t, 30*time.Second, "scrape-1 read a few times", func() (bool, error) { return hits.Load() >= 3, nil })
+	require.Equal(t, 0, first.terminate(t))
+	v, _, err := querySum(t.Context(), srv, apiSvc404)
+	require.NoError(t, err)
+	require.Zero(t, v, "the first run saw no increase")
+
+	page.Store(1)
+	second := startBridge(t, cfg, srv)
+	eventually(t, 30*time.Second, "the increase across the restart in InfluxDB", func() (bool, error) {
+		v, ok, err := querySum(t.Context(), srv, apiSvc404)
+		return ok && v == 20, err
+	})
+	require.Equal(t, 0, second.terminate(t))
+	v, _, err = querySum(t.Context(), srv, apiSvc404)
+	require.NoError(t, err)
+	require.Equal(t, 20.0, v, "counted once")
+	require.Contains(t, second.stderr.String(), "counter state restored")
+}
+
 func TestOnceLogsJSONAndWarnsInsecure(t *testing.T) {
 	ft := newFakeTraefik(t, scrapes...)
 	cfg := writeFile(t, "c.yaml", fmt.Sprintf("traefik:\n  urls: [%s]\n  interval: 200ms\n  timeout: 150ms\n  tls:\n    insecure_skip_verify: true\ninfluxdb:\n  precision: ms\nschema: prometheus\nlog:\n  format: json\n", ft.metricsURL()))

@@ -1,0 +1,291 @@
+package collector
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink/diskqueue"
+)
+
+// restartStep is one thing that happens to a bridge on a durable queue.
+type restartStep struct {
+	// restart closes the queue and starts a new bridge (queue, collector,
+	// converter) on the same directory before the scrape.
+	restart bool
+	// tear cuts the last bytes of the newest segment before the restart,
+	// as a crash in the middle of writing the last append does.
+	tear bool
+	// keep leaves what the scrape appended unsent (undrained), so that a
+	// tear in the next step can reach it.
+	keep bool
+	// damage saves an undecodable state for the target before the restart.
+	damage bool
+	// tags replaces the configured tags from this step on.
+	tags map[string]string
+	page string
+	at   time.Duration
+	// want is what the queue holds after the scrape: a golden file's
+	// lines with their timestamps set to ts, or nothing.
+	golden string
+	ts     int64
+	// check, when set, also inspects what the queue holds.
+	check func(t *testing.T, lp string)
+}
+
+// TestCollectorStateAcrossRestarts runs bridges one after the other on one
+// disk queue, as restarts of the process do, over a real HTTP Traefik page
+// server, and reads back what the queue holds after each scrape.
+func TestCollectorStateAcrossRestarts(t *testing.T) {
+	pages := readScrapes(t)
+	golden := func(i int) string {
+		return filepath.Join("testdata", "golden", "traefik", strings.TrimSuffix(scrapeFixtures[i], ".prom")+".lp")
+	}
+	onlyGauges := func(t *testing.T, lp string) {
+		require.NotEmpty(t, lp)
+		require.NotContains(t, lp, " count=", "a baseline writes no counter")
+	}
+	const (
+		s0 = 1700000000
+		// What api-svc answered 404 to GET: 36, then 56; 5 after Traefik restarted.
+		api404 = "traefik.service.requests.total,code=404,host=test,method=GET,protocol=http,service=api-svc@file count="
+	)
+	tests := []struct {
+		name  string
+		steps []restartStep
+	}{
+		{"a restart continues the deltas, a Traefik restart counts from zero", []restartStep{
+			{page: pages[0], golden: golden(0), ts: s0},
+			{restart: true, page: pages[1], at: 10 * time.Second, golden: golden(1), ts: s0 + 10,
+				check: func(t *testing.T, lp string) { require.Contains(t, lp, api404+"20 ") }},
+			{restart: true, page: pages[2], at: 20 * time.Second, golden: golden(2), ts: s0 + 20,
+				check: func(t *testing.T, lp string) { require.Contains(t, lp, api404+"5 ") }},
+		}},
+		{"a restart within the same second writes a later timestamp", []restartStep{
+			{page: pages[0], golden: golden(0), ts: s0},
+			{restart: true, page: pages[1], at: 400 * time.Millisecond, golden: golden(1), ts: s0 + 1},
+		}},
+		{"the clock going back across a restart writes a later timestamp", []restartStep{
+			{page: pages[0], at: 10 * time.Second, golden: golden(0), ts: s0 + 10},
+			{restart: true, page: pages[1], golden: golden(1), ts: s0 + 11},
+		}},
+		// 42 lines in records of 7: the state rides on the last one. Appends
+		// not yet sent (keep) are what a crash can tear.
+		{"a crash inside an append loses its lines and its state together", []restartStep{
+			{page: pages[0], golden: golden(0), ts: s0},
+			{page: pages[1], at: 10 * time.Second, keep: true},
+			{restart: true, tear: true, page: pages[1], at: 20 * time.Second, golden: golden(1), ts: s0 + 20,
+				check: func(t *testing.T, lp string) { require.Contains(t, lp, api404+"20 ") }},
+		}},
+		{"a crash inside an append keeps the appends before it with their state", []restartStep{
+			{page: pages[0], golden: golden(0), ts: s0},
+			{page: pages[1], at: 10 * time.Second, keep: true},
+			{page: pages[2], at: 20 * time.Second, keep: true},
+			{restart: true, tear: true, page: pages[2], at: 30 * time.Second,
+				check: func(t *testing.T, lp string) {
+					want := restamp(readFile(t, golden(1)), s0+10) + restamp(readFile(t, golden(2)), s0+30)
+					require.Equal(t, want, lp)
+				}},
+		}},
+		{"a damaged state starts with a baseline", []restartStep{
+			{page: pages[0], golden: golden(0), ts: s0},
+			{restart: true, damage: true, page: pages[1], at: 10 * time.Second, check: onlyGauges},
+			{page: pages[2], at: 20 * time.Second, golden: golden(2), ts: s0 + 20},
+		}},
+		{"other tags do not take the state of the old ones", []restartStep{
+			{page: pages[0], golden: golden(0), ts: s0},
+			{restart: true, tags: map[string]string{"region": "eu"}, page: pages[1], at: 10 * time.Second, check: onlyGauges},
+		}},
+		{"a state older than series_ttl keeps the series on the page and forgets the others", []restartStep{
+			{page: "# TYPE traefik_c counter\ntraefik_c{s=\"a\"} 10\ntraefik_c{s=\"b\"} 10\n"},
+			{restart: true, page: "# TYPE traefik_c counter\ntraefik_c{s=\"a\"} 15\n", at: 2 * time.Hour,
+				check: func(t *testing.T, lp string) { require.Equal(t, "traefik.c,host=test,s=a count=5 1700007200\n", lp) }},
+			{page: "# TYPE traefik_c counter\ntraefik_c{s=\"a\"} 15\ntraefik_c{s=\"b\"} 12\n", at: 2*time.Hour + 10*time.Second,
+				check: func(t *testing.T, lp string) { require.Equal(t, "traefik.c,host=test,s=b count=12 1700007210\n", lp) }},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var page string
+			srv := httptest200(t, func() string { return page })
+			dir := t.TempDir()
+			cfg := testConfig(srv.URL + "/metrics")
+			var q *diskqueue.Queue
+			var c *Collector
+			start := func() {
+				var err error
+				q, err = diskqueue.Open(dir, diskqueue.Options{MaxBytes: 64 << 20, RecordMaxLines: cfg.Batch.MaxLines, RecordMaxBytes: int(cfg.Batch.MaxBytes)}, nil)
+				require.NoError(t, err)
+				c, _ = newTestCollector(t, cfg, q)
+			}
+			start()
+			t.Cleanup(func() { _ = q.Close() })
+			for i, st := range tt.steps {
+				if st.tags != nil {
+					cfg.Tags = st.tags
+				}
+				if st.damage {
+					tg := c.sources[0].targets[srv.URL+"/metrics"]
+					require.NoError(t, q.AppendWithState(nil, 0, tg.stateKey, []byte("TIBS\x01 not a state")))
+				}
+				if st.restart {
+					require.NoError(t, q.Close())
+					if st.tear {
+						tearLastSegment(t, dir)
+					}
+					start()
+				}
+				page = st.page
+				tick(c, t0.Add(st.at))
+				if st.keep {
+					continue
+				}
+				lp := drainQueue(t, q)
+				if st.golden != "" {
+					require.Equal(t, restamp(readFile(t, st.golden), st.ts), lp, "step %d", i)
+				}
+				if st.check != nil {
+					st.check(t, lp)
+				}
+			}
+		})
+	}
+}
+
+// TestCollectorStateKey checks what names a target's state: the schema,
+// the URL without credentials and what decides the series keys.
+func TestCollectorStateKey(t *testing.T) {
+	base := testConfig("http://u:secret@traefik:9100/metrics")
+	tags := map[string]string{"host": "web-1"}
+	key := stateKey(base, "http://traefik:9100/metrics", tags)
+	require.NotContains(t, key, "secret")
+	require.True(t, strings.HasPrefix(key, "traefik http://traefik:9100/metrics "), key)
+	tests := []struct {
+		name string
+		mod  func(*config.Config, map[string]string)
+		same bool
+	}{
+		{"same configuration", func(*config.Config, map[string]string) {}, true},
+		{"other retry settings", func(c *config.Config, _ map[string]string) { c.Retry.MaxBackoff = time.Hour }, true},
+		{"other schema", func(c *config.Config, _ map[string]string) { c.Schema = config.SchemaPrometheus }, false},
+		{"other precision", func(c *config.Config, _ map[string]string) { c.InfluxDB.Precision = "ms" }, false},
+		{"other host", func(_ *config.Config, m map[string]string) { m["host"] = "web-2" }, false},
+		{"one more tag", func(_ *config.Config, m map[string]string) { m["region"] = "eu" }, false},
+		{"other families", func(c *config.Config, _ map[string]string) { c.Metrics.Exclude = []string{"traefik_router_*"} }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := *base
+			m := map[string]string{"host": "web-1"}
+			tt.mod(&cfg, m)
+			require.Equal(t, tt.same, stateKey(&cfg, "http://traefik:9100/metrics", m) == key)
+		})
+	}
+}
+
+// TestCollectorNoStateStore: without a StateStore (the memory buffer), or
+// in a cumulative schema, a new collector starts with a baseline.
+func TestCollectorNoStateStore(t *testing.T) {
+	pages := readScrapes(t)
+	tests := []struct {
+		name      string
+		schema    string
+		durable   bool
+		wantCount bool
+	}{
+		{"memory buffer, traefik schema", config.SchemaTraefik, false, false},
+		{"disk buffer, prometheus schema: cumulative, no state", config.SchemaPrometheus, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var page string
+			srv := httptest200(t, func() string { return page })
+			cfg := testConfig(srv.URL + "/metrics")
+			cfg.Schema = tt.schema
+			var out Appender = &appendRecorder{}
+			var q *diskqueue.Queue
+			if tt.durable {
+				var err error
+				q, err = diskqueue.Open(t.TempDir(), diskqueue.Options{MaxBytes: 64 << 20}, nil)
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = q.Close() })
+				out = q
+			}
+			c, _ := newTestCollector(t, cfg, out)
+			require.Nil(t, c.store)
+			page = pages[0]
+			tick(c, t0)
+			if q != nil {
+				st, err := q.LoadState(c.sources[0].targets[srv.URL+"/metrics"].stateKey)
+				require.NoError(t, err)
+				require.Nil(t, st)
+			}
+		})
+	}
+}
+
+// httptest200 serves whatever page returns at the time of the request.
+func httptest200(t *testing.T, page func() string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = w.Write([]byte(page()))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// drainQueue takes and commits everything the queue holds.
+func drainQueue(t *testing.T, q *diskqueue.Queue) string {
+	t.Helper()
+	var all strings.Builder
+	for q.Stats().Records > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		b, err := q.Next(ctx, 1000, 1<<20)
+		cancel()
+		require.NoError(t, err)
+		all.Write(b.Data)
+		require.NoError(t, q.Commit(b))
+	}
+	return all.String()
+}
+
+// tearLastSegment cuts the last 16 bytes of the newest segment: the end of
+// the last record of the last append.
+func tearLastSegment(t *testing.T, dir string) {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	require.NoError(t, err)
+	require.NotEmpty(t, segs)
+	sort.Strings(segs)
+	last := segs[len(segs)-1]
+	fi, err := os.Stat(last)
+	require.NoError(t, err)
+	require.Greater(t, fi.Size(), int64(16))
+	require.NoError(t, os.Truncate(last, fi.Size()-16))
+}
+
+var lpTimestamp = regexp.MustCompile(` [0-9]+\n`)
+
+// restamp sets the timestamp of every line of lp to ts.
+func restamp(lp string, ts int64) string {
+	return lpTimestamp.ReplaceAllString(lp, " "+strconv.FormatInt(ts, 10)+"\n")
+}
