@@ -149,6 +149,7 @@ type Queue struct {
 	wake       chan struct{} // closed when a record arrives or the queue closes
 	dirty      bool          // the active segment has unsynced bytes
 	lastAppend int64         // Unix ns of the last append
+	chunks     []chunk       // reused by append
 	wbuf       []byte
 	rbuf       []byte
 
@@ -259,17 +260,18 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 		(len(data) > 0 && data[len(data)-1] != '\n') {
 		return fmt.Errorf("diskqueue: %d lines in %d bytes is not a run of newline-terminated lines", n, len(data))
 	}
-	chunks, err := q.split(data, n)
-	if err != nil {
-		return err
-	}
-	payload := len(data) + len(key) + len(state)
-	size := int64(len(chunks)*headerSize + payload)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return ErrClosed
 	}
+	chunks, err := q.split(q.chunks[:0], data, n)
+	if err != nil {
+		return err
+	}
+	q.chunks = chunks
+	payload := len(data) + len(key) + len(state)
+	size := int64(len(chunks)*headerSize + payload)
 	if len(data) > maxPayload || len(key)+len(state) > maxPayload-len(chunks[len(chunks)-1].data) || size > q.opts.MaxBytes {
 		q.dropped[ReasonBufferFull] += int64(n)
 		return fmt.Errorf("%w: %d bytes, the cap is %d; dropped %d lines", ErrTooLarge, size, q.opts.MaxBytes, n)
@@ -345,7 +347,7 @@ type chunk struct {
 // RecordMaxBytes bytes at line ends (a longer line goes alone), so that one
 // append stays one atomic group while every batch keeps to the sender's
 // limits. Data within the limits is not looked at.
-func (q *Queue) split(data []byte, n int) ([]chunk, error) {
+func (q *Queue) split(out []chunk, data []byte, n int) ([]chunk, error) {
 	maxLines, maxBytes := q.opts.RecordMaxLines, q.opts.RecordMaxBytes
 	if maxLines <= 0 {
 		maxLines = math.MaxInt
@@ -354,9 +356,8 @@ func (q *Queue) split(data []byte, n int) ([]chunk, error) {
 		maxBytes = math.MaxInt
 	}
 	if n <= maxLines && len(data) <= maxBytes {
-		return []chunk{{data: data, lines: n}}, nil
+		return append(out, chunk{data: data, lines: n}), nil
 	}
-	var out []chunk
 	total := 0
 	for rest := data; len(rest) > 0; {
 		end, k := 0, 0

@@ -409,7 +409,7 @@ func TestSplit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			q := &Queue{opts: Options{RecordMaxLines: tt.maxLines, RecordMaxBytes: tt.maxBytes}}
-			got, err := q.split([]byte(tt.data), tt.n)
+			got, err := q.split(nil, []byte(tt.data), tt.n)
 			if tt.wantErr {
 				require.Error(t, err)
 				return
