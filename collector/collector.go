@@ -445,6 +445,9 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 			t.m.skipped[r].Add(float64(n))
 		}
 	}
+	if st.EmptyLabels > 0 {
+		t.m.emptyLabels.Add(float64(st.EmptyLabels))
+	}
 	// Lines converted before a parse error are good and their counters are
 	// already accounted for: write them. With a StateStore the state goes
 	// too, even without lines: the baseline must not be taken again.

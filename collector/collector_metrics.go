@@ -17,6 +17,7 @@ type metrics struct {
 	samples      *prometheus.CounterVec
 	points       *prometheus.CounterVec
 	skipped      *prometheus.CounterVec // target, reason
+	emptyLabels  *prometheus.CounterVec
 	lastSuccess  *prometheus.GaugeVec
 	appendErrors *prometheus.CounterVec
 	stateErrors  *prometheus.CounterVec
@@ -43,8 +44,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"target"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricPrefix + "samples_skipped_total",
-			Help: "Samples that could not be written, by reason: nan, inf, empty_label, invalid_label.",
+			Help: "Samples that could not be written, by reason: nan, inf, invalid_label.",
 		}, []string{"target", "reason"}),
+		emptyLabels: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricPrefix + "empty_labels_total",
+			Help: "Labels with an empty value left out of the points; the samples are written as if the label were absent, as Prometheus reads them.",
+		}, []string{"target"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: metricPrefix + "last_scrape_success_timestamp_seconds",
 			Help: "When the target was last scraped and converted without error (unix seconds).",
@@ -61,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.scrapes, m.duration, m.samples, m.points, m.skipped, m.lastSuccess, m.appendErrors, m.stateErrors} {
+	for _, c := range []prometheus.Collector{m.scrapes, m.duration, m.samples, m.points, m.skipped, m.emptyLabels, m.lastSuccess, m.appendErrors, m.stateErrors} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -80,6 +85,7 @@ type targetMetrics struct {
 	samples      prometheus.Counter
 	points       prometheus.Counter
 	skipped      [NumSkipReasons]prometheus.Counter
+	emptyLabels  prometheus.Counter
 	lastSuccess  prometheus.Gauge
 	appendErrors prometheus.Counter
 }
@@ -90,6 +96,7 @@ func (m *metrics) forTarget(label string) targetMetrics {
 		duration:     m.duration.WithLabelValues(label),
 		samples:      m.samples.WithLabelValues(label),
 		points:       m.points.WithLabelValues(label),
+		emptyLabels:  m.emptyLabels.WithLabelValues(label),
 		lastSuccess:  m.lastSuccess.WithLabelValues(label),
 		appendErrors: m.appendErrors.WithLabelValues(label),
 	}
@@ -108,6 +115,7 @@ func (m *metrics) forget(label string) {
 	m.samples.DeletePartialMatch(l)
 	m.points.DeletePartialMatch(l)
 	m.skipped.DeletePartialMatch(l)
+	m.emptyLabels.DeletePartialMatch(l)
 	m.lastSuccess.DeletePartialMatch(l)
 	m.appendErrors.DeletePartialMatch(l)
 	m.stateErrors.DeletePartialMatch(l)

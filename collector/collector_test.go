@@ -480,3 +480,25 @@ func TestCollectorOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestCollectorEmptyLabels: a sample with an empty label value is written
+// without the label, and the label is counted in empty_labels_total.
+func TestCollectorEmptyLabels(t *testing.T) {
+	page := "# TYPE traefik_tls_certs_not_after gauge\n" +
+		`traefik_tls_certs_not_after{cn="",sans="a.example",serial="1f"} 1.8e+09` + "\n" +
+		`traefik_tls_certs_not_after{cn="b.example",sans="b.example",serial="2f"} 1.9e+09` + "\n"
+	srv := pageServer(t, page)
+	rec := &appendRecorder{}
+	c, _ := newTestCollector(t, testConfig(srv.URL+"/metrics"), rec)
+	for i := range 2 {
+		tick(c, t0.Add(time.Duration(i)*10*time.Second))
+	}
+	all, _, _ := rec.take()
+	require.Contains(t, all, "traefik.tls.certs.notAfterTimestamp,host=test,sans=a.example,serial=1f value=1.8e+09 1700000010\n")
+	require.Equal(t, 4, strings.Count(all, "\n"))
+	tg := c.sources[0].targets[srv.URL+"/metrics"]
+	require.Equal(t, 2.0, counterValue(t, tg.m.emptyLabels), "one per scrape")
+	for r := range NumSkipReasons {
+		require.Zero(t, counterValue(t, tg.m.skipped[r]), r.String())
+	}
+}

@@ -40,6 +40,7 @@ type ConvertOptions struct {
 	// url) into one whose points overwrite each other. Here, as for every
 	// static tag, the scraped label wins: no two points of one series share
 	// a timestamp, and pages without a url label look as under Telegraf.
+	// The url tag replaces a configured tag named url, as under Telegraf.
 	URL string
 	// Include and Exclude are path.Match globs on the family name. An empty
 	// Include takes every family; Exclude wins over Include.
@@ -56,12 +57,11 @@ type SkipReason int
 const (
 	SkipNaN          SkipReason = iota // value is NaN
 	SkipInf                            // value is ±Inf
-	SkipEmptyLabel                     // a label value is empty
-	SkipInvalidLabel                   // a label cannot be written: control character, trailing backslash, bad UTF-8, duplicate name, bad le/quantile
+	SkipInvalidLabel                   // a label cannot be written: control character, trailing backslash, bad UTF-8, duplicate name, bad or empty le/quantile
 	NumSkipReasons
 )
 
-var skipReasonNames = [NumSkipReasons]string{"nan", "inf", "empty_label", "invalid_label"}
+var skipReasonNames = [NumSkipReasons]string{"nan", "inf", "invalid_label"}
 
 func (r SkipReason) String() string {
 	if r < 0 || r >= NumSkipReasons {
@@ -82,6 +82,12 @@ type ConvertStats struct {
 	Points int
 	// Skipped counts samples that could not be written, by reason.
 	Skipped [NumSkipReasons]int
+	// EmptyLabels counts labels with an empty value left out of the tags of
+	// the samples converted. In Prometheus an empty value is the same as no
+	// label (Traefik writes cn="" for a certificate without a common name),
+	// and line protocol has no empty tag value, so the sample is kept as if
+	// the label were absent.
+	EmptyLabels int
 }
 
 type schemaKind uint8
@@ -146,10 +152,14 @@ type boundEntry struct {
 // inputs.prometheus with metric_version = 1: measurement = family name,
 // field counter, gauge or value; histograms and summaries as one point per
 // series with count, sum and one field per bucket bound or quantile, all
-// cumulative, plus Telegraf's url tag.
+// cumulative, plus Telegraf's url tag (the scraped URL), except on samples
+// with a url label of their own, which keep it: a deliberate difference
+// from Telegraf, see ConvertOptions.URL.
 //
 // Every numeric field is a float. Samples whose value is NaN or ±Inf, or
-// with an empty or unwritable label value, are skipped and counted.
+// with an unwritable label, are skipped and counted. A label with an empty
+// value is left out, as Prometheus takes it to be absent, and counted; the
+// sample is kept.
 type Converter struct {
 	schema  schemaKind
 	prec    int64
@@ -172,6 +182,7 @@ type Converter struct {
 	fams map[string]*familyInfo
 
 	labels  []label
+	empty   int // labels with empty values left out in this scrape
 	key     []byte
 	pending []*series
 	last    *series
@@ -228,6 +239,7 @@ func NewConverter(opts ConvertOptions) (*Converter, error) {
 		tags[k] = v
 	}
 	if c.schema == schemaTelegraf && opts.URL != "" {
+		// Over a configured url tag; under a scraped url label (appendTags).
 		tags["url"] = stripUserinfo(opts.URL)
 	}
 	keys := make([]string, 0, len(tags))
@@ -284,6 +296,7 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 	c.fi = nil
 	c.last = nil
 	c.open = false
+	c.empty = 0
 
 	first := true
 	for src.Next() {
@@ -320,6 +333,7 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 		c.st.primed = true
 	}
 	c.st.lastTS = tsUnits
+	stats.EmptyLabels = c.empty
 	c.order, c.next, c.pos = c.next, c.order[:0], 0
 	if c.ttl > 0 && c.now-c.st.lastSweep >= c.ttl/4 {
 		c.st.expire(c.now - c.ttl)
@@ -506,11 +520,13 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 }
 
 // appendTags appends the sorted tag set of labels and the static tags to
-// c.key, leaving out the label named drop, whose value it returns. The
-// reason is -1 when the tags could be written.
+// c.key, leaving out the label named drop, whose value it returns, and
+// labels with an empty value, which it counts. The reason is -1 when the
+// tags could be written.
 func (c *Converter) appendTags(labels []Label, drop string) (dropped []byte, reason SkipReason) {
 	ls := c.labels[:0]
 	sorted := true
+	empty := 0
 	for i := range labels {
 		l := &labels[i]
 		if drop != "" && string(l.Name) == drop {
@@ -518,7 +534,8 @@ func (c *Converter) appendTags(labels []Label, drop string) (dropped []byte, rea
 			continue
 		}
 		if len(l.Value) == 0 {
-			return nil, SkipEmptyLabel
+			empty++
+			continue
 		}
 		if n := len(ls); n > 0 && string(l.Name) <= string(ls[n-1].name) {
 			sorted = false
@@ -568,6 +585,7 @@ func (c *Converter) appendTags(labels []Label, drop string) (dropped []byte, rea
 		key = append(key, st[i].text...)
 	}
 	c.key = key
+	c.empty += empty
 	return dropped, -1
 }
 

@@ -300,7 +300,6 @@ func TestConvertSkips(t *testing.T) {
 		{"NaN", `m{a="1"} NaN`, SkipNaN},
 		{"+Inf", `m{a="1"} +Inf`, SkipInf},
 		{"-Inf", `m{a="1"} -Inf`, SkipInf},
-		{"empty label value", `m{a=""} 1`, SkipEmptyLabel},
 		{"trailing backslash", `m{a="x\\"} 1`, SkipInvalidLabel},
 		{"newline", `m{a="x\ny"} 1`, SkipInvalidLabel},
 		{"tab", "m{a=\"x\ty\"} 1", SkipInvalidLabel},
@@ -319,6 +318,48 @@ func TestConvertSkips(t *testing.T) {
 				require.Equal(t, 2, st.Samples)
 			})
 		}
+	}
+}
+
+// TestConvertEmptyLabels: an empty label value is an absent label in
+// Prometheus (Traefik writes cn="" for a certificate without a common
+// name), so the sample is written without it, and the label is counted.
+func TestConvertEmptyLabels(t *testing.T) {
+	cert := "# TYPE traefik_tls_certs_not_after gauge\n" + `traefik_tls_certs_not_after{cn="",sans="a.example",serial="1f"} 1.8e+09` + "\n"
+	tests := []struct {
+		name      string
+		schema    string
+		pages     []string // converted in turn, 10s apart; the last is checked
+		want      string
+		wantEmpty int
+	}{
+		{"gauge, traefik", "traefik", []string{cert},
+			"traefik.tls.certs.notAfterTimestamp,host=test,sans=a.example,serial=1f value=1.8e+09 1700000000\n", 1},
+		{"gauge, prometheus", "prometheus", []string{cert},
+			"traefik_tls_certs_not_after,host=test,sans=a.example,serial=1f value=1.8e+09 1700000000\n", 1},
+		{"gauge, telegraf", "telegraf", []string{cert},
+			"traefik_tls_certs_not_after,host=test,sans=a.example,serial=1f,url=http://traefik:9100/metrics gauge=1.8e+09 1700000000\n", 1},
+		{"two empty labels", "prometheus", []string{"# TYPE traefik_g gauge\n" + `traefik_g{a="",b="x",c=""} 1` + "\n"},
+			"traefik_g,b=x,host=test value=1 1700000000\n", 2},
+		{"counter keeps its increases", "traefik", []string{
+			"# TYPE traefik_c counter\n" + `traefik_c{a="",b="x"} 3` + "\n",
+			"# TYPE traefik_c counter\n" + `traefik_c{a="",b="x"} 5` + "\n",
+		}, "traefik.c,b=x,host=test count=2 1700000010\n", 1},
+		{"a host label left empty takes the static host tag", "prometheus", []string{"# TYPE traefik_g gauge\n" + `traefik_g{host=""} 1` + "\n"},
+			"traefik_g,host=test value=1 1700000000\n", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestConverter(t, tt.schema, func(o *ConvertOptions) { o.URL = "http://traefik:9100/metrics" })
+			var out []byte
+			var st ConvertStats
+			for i, p := range tt.pages {
+				out, st = convertPage(t, c, p, t0.Add(time.Duration(i)*10*time.Second))
+			}
+			require.Equal(t, tt.want, string(out))
+			require.Equal(t, tt.wantEmpty, st.EmptyLabels)
+			require.Equal(t, [NumSkipReasons]int{}, st.Skipped)
+		})
 	}
 }
 
