@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -81,4 +82,44 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkConverterState measures what saving the traefik schema's state
+// after every scrape costs (the collector does it with buffer.dir): the
+// marshalling into a reused buffer, per scrape, for pages of 100 and 500
+// services. state-bytes is what goes to disk next to the scrape's lines
+// (lp-bytes); cpu-ns/sample is against the page's samples, to hold next to
+// BenchmarkConvert's.
+func BenchmarkConverterState(b *testing.B) {
+	for _, services := range []int{100, 500} {
+		b.Run("traefikpage-"+strconv.Itoa(services), func(b *testing.B) {
+			c, err := NewConverter(ConvertOptions{
+				Schema: "traefik", Precision: time.Second, SeriesTTL: time.Hour,
+				Tags: map[string]string{"host": "bench-pod-7d9f8", "instance": "10.0.0.1:9100"},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := NewParser()
+			var out []byte
+			ts := t0
+			for r := 1; r <= 2; r++ {
+				p.Reset(traefikpage.Generate(services, r))
+				if out, _, err = c.Convert(p, ts, out[:0]); err != nil {
+					b.Fatal(err)
+				}
+				ts = ts.Add(10 * time.Second)
+			}
+			var st []byte
+			b.ReportAllocs()
+			cpu0 := processCPU(b)
+			for b.Loop() {
+				st = c.appendState(st[:0])
+			}
+			b.ReportMetric(float64(len(st)), "state-bytes")
+			b.ReportMetric(float64(len(out)), "lp-bytes")
+			b.ReportMetric(float64(c.stateSeries()), "series")
+			b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N)/float64(traefikpage.Samples(services)), "cpu-ns/sample")
+		})
+	}
 }
