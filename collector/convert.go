@@ -192,7 +192,6 @@ type Converter struct {
 	pos         int
 	bounds      []boundEntry
 	deltas      []float64
-	stateKeys   []string // appendState's scratch
 
 	// Telegraf: the line being built from a histogram or summary series.
 	openStart, openKeyLen int
@@ -307,7 +306,7 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 			c.startFamily(s)
 			first = false
 		}
-		if c.fi.start && len(s.Labels) == 0 && bytes.Equal(s.Name, s.Family) {
+		if c.fi.start && len(s.Labels) == 0 && bytes.Equal(s.Name, s.Family) && !math.IsNaN(s.Value) && !math.IsInf(s.Value, 0) {
 			if c.st.processStart != 0 && s.Value != c.st.processStart {
 				c.restarted = true
 			}

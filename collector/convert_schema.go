@@ -86,6 +86,7 @@ func (c *Converter) lookup(kind FamilyType) *series {
 	case se == nil:
 		se = &series{key: string(c.key), kind: kind}
 		c.st.series[se.key] = se
+		c.st.sorted = nil
 	case se.kind != kind:
 		// The family changed type: start the series afresh.
 		*se = series{key: se.key, kind: kind}
@@ -243,8 +244,7 @@ func (c *Converter) MarshalState() ([]byte, error) {
 // appendState is MarshalState into a buffer the caller reuses: on a large
 // page the state is megabytes, saved after every scrape.
 func (c *Converter) appendState(b []byte) []byte {
-	b, c.stateKeys = c.st.appendMarshal(b, c.stateKeys)
-	return b
+	return c.st.appendMarshal(b)
 }
 
 // stateSeries is the number of series the converter remembers.
