@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -288,4 +290,55 @@ var lpTimestamp = regexp.MustCompile(` [0-9]+\n`)
 // restamp sets the timestamp of every line of lp to ts.
 func restamp(lp string, ts int64) string {
 	return lpTimestamp.ReplaceAllString(lp, " "+strconv.FormatInt(ts, 10)+"\n")
+}
+
+// TestCollectorStateDNSTargets: each address of a dns+ URL keeps its own
+// state; an address gone for traefik.series_ttl leaves an empty one, so it
+// starts with a baseline when it comes back after a restart, as it would
+// without the restart.
+func TestCollectorStateDNSTargets(t *testing.T) {
+	cfg := testConfig("dns+http://traefik-headless.ingress.svc:9100/metrics")
+	cfg.Traefik.SeriesTTL = time.Minute
+	dir := t.TempDir()
+	var value atomic.Int64
+	start := func(addrs ...string) (*Collector, *diskqueue.Queue) {
+		q, err := diskqueue.Open(dir, diskqueue.Options{MaxBytes: 1 << 20}, nil)
+		require.NoError(t, err)
+		c, _ := newTestCollector(t, cfg, q)
+		c.resolver = &fakeResolver{addrs: addrs}
+		c.fetch = func(ctx context.Context, url string, buf []byte) ([]byte, error) {
+			return fmt.Appendf(buf, "# TYPE traefik_c counter\ntraefik_c %d\n", value.Load()), nil
+		}
+		return c, q
+	}
+
+	c, q := start("10.0.0.1", "10.0.0.2")
+	value.Store(10)
+	tick(c, t0)
+	value.Store(15)
+	tick(c, t0.Add(10*time.Second))
+	require.Equal(t, []string{
+		"traefik.c,host=test,instance=10.0.0.1:9100 count=5 1700000010",
+		"traefik.c,host=test,instance=10.0.0.2:9100 count=5 1700000010",
+	}, sortedLines(drainQueue(t, q)))
+	c.resolver = &fakeResolver{addrs: []string{"10.0.0.1"}}
+	tick(c, t0.Add(2*time.Minute)) // 10.0.0.2 gone
+	require.Empty(t, drainQueue(t, q))
+	require.NoError(t, q.Close())
+
+	c, q = start("10.0.0.1", "10.0.0.2")
+	t.Cleanup(func() { _ = q.Close() })
+	value.Store(20)
+	tick(c, t0.Add(3*time.Minute))
+	require.Equal(t, []string{"traefik.c,host=test,instance=10.0.0.1:9100 count=5 1700000180"}, sortedLines(drainQueue(t, q)),
+		"10.0.0.1 continues, 10.0.0.2 starts with a baseline")
+}
+
+func sortedLines(lp string) []string {
+	if lp == "" {
+		return nil
+	}
+	l := strings.Split(strings.TrimSuffix(lp, "\n"), "\n")
+	sort.Strings(l)
+	return l
 }
