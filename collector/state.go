@@ -210,9 +210,9 @@ func (st *state) expire(cutoff int64) int {
 // their distance to the newest; a histogram with the bounds of the previous
 // one does not repeat them. On Traefik's pages this is about 31 bytes a
 // series, a sixth of storing every key and float in full, and a quarter of
-// the size of the scrape's lines (BenchmarkConverterState). Sizes are checked against what is left before anything is
-// allocated, so a damaged state is an error, not a panic or a huge
-// allocation.
+// the size of the scrape's lines (BenchmarkConverterState). Sizes are
+// checked against what is left before anything is allocated, so a damaged
+// state is an error, not a panic or a huge allocation.
 const (
 	stateMagic   = "TIBS"
 	stateVersion = 2
