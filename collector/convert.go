@@ -138,7 +138,8 @@ type boundEntry struct {
 // bucket increases of the interval, see bucketQuantile) plus count and sum
 // increases, summaries as p<100q> fields (the summary's own quantiles) plus
 // count and sum increases. The first scrape is a baseline and writes no
-// counter, histogram or summary; a series that appears later counts from
+// counter, histogram or summary, unless UnmarshalState gave the converter
+// the memory of an earlier one; a series that appears later counts from
 // zero; a counter, histogram count or bucket that went down was reset and
 // counts from zero, and so does every series of the target when its
 // process_start_time_seconds changes (seen before the traefik_* families,
