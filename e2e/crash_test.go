@@ -49,6 +49,9 @@ const (
 // from a seeded math/rand; the seed is logged, and TIB_E2E_CRASH_SEED replays
 // one.
 //
+// One more kill comes while the backlog drains, to show that a batch sent
+// twice is not counted twice.
+//
 // It also greps everything the bridge showed the outside (its log across
 // every run, at debug level; /metrics; /readyz; --check-config) for the
 // InfluxDB password.
@@ -78,6 +81,10 @@ func TestCrash(t *testing.T) {
 	// Debug level: the most the bridge ever logs is what the password grep
 	// reads.
 	env["TIB_LOG_LEVEL"] = "debug"
+	// Small batches: a scrape becomes several records kept or lost together
+	// (a kill can fall between them), and the backlog takes many writes to
+	// drain, so the kill during the drain falls among them.
+	env["TIB_BATCH_MAX_LINES"] = "50"
 	bufferDir := env["TIB_BUFFER_DIR"]
 	// One directory for every run, so the log accumulates across restarts.
 	logDir := t.TempDir()
@@ -141,6 +148,20 @@ func TestCrash(t *testing.T) {
 
 	require.NoError(t, influx.StartAgain(ctx))
 	drainStart := time.Now()
+	// One more kill while the backlog drains, once part of it is written: a
+	// batch InfluxDB has taken but the queue has not committed is sent again
+	// by the next run, and must overwrite itself (same series, same
+	// timestamps), not add up.
+	before, err := b.Progress(ctx)
+	require.NoError(t, err)
+	require.NoError(t, waitDraining(ctx, b, before.BufferBytes))
+	require.NoError(t, b.Kill())
+	killedAt := time.Since(drainStart)
+	b = harness.StartBridge(t, opts)
+	p, err := b.Progress(ctx)
+	require.NoError(t, err)
+	t.Logf("kill %d: SIGKILL during the drain, %s after InfluxDB came back; %.0f bytes still queued at the restart",
+		crashKills+1, killedAt.Round(time.Millisecond), p.BufferBytes)
 	final := settle(t, []*harness.Traefik{tr}, []*harness.Bridge{b})[0]
 	t.Logf("drained %s after InfluxDB came back", time.Since(drainStart).Round(time.Millisecond))
 	expected := ledger{}
@@ -155,10 +176,26 @@ func TestCrash(t *testing.T) {
 		shown.add("--check-config", checkConfig(t, bridgeBin, opts))
 		logs, err := os.ReadFile(b.LogPath)
 		require.NoError(t, err)
-		require.Contains(t, string(logs), "influxdb", "the log should be the bridge's, across %d runs", crashKills+1)
+		require.Contains(t, string(logs), "influxdb", "the log should be the bridge's, across %d runs", crashKills+2)
 		shown.add("log of every run", string(logs))
 		shown.requireAbsent(t, influx.Password)
 	})
+}
+
+// waitDraining waits until the bridge's buffer holds less than from but is
+// not empty: some batches are written, others wait.
+func waitDraining(ctx context.Context, b *harness.Bridge, from float64) error {
+	deadline := time.Now().Add(wait)
+	for {
+		p, err := b.Progress(ctx)
+		if err == nil && p.BufferBytes > 0 && p.BufferBytes < from {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the buffer of %.0f bytes did not start draining within %s (last %.0f bytes, error %v)", from, wait, p.BufferBytes, err)
+		}
+		sleep(ctx, 5*time.Millisecond)
+	}
 }
 
 // requireExactCounts reads until, for every series, the count equals want, or
