@@ -46,10 +46,10 @@ type Collector struct {
 	// store is out when it keeps state and the schema needs it; nil else.
 	store StateStore
 	log   *slog.Logger
-	// fetch and errorKind are the Scraper's; tests replace them to drive
-	// the loop under testing/synctest, where real sockets would stall the
-	// fake clock.
-	fetch     func(ctx context.Context, url string, buf []byte) ([]byte, error)
+	// fetch and errorKind are the Scraper's (Stream, ErrorKind); tests
+	// replace them to drive the loop under testing/synctest, where real
+	// sockets would stall the fake clock.
+	fetch     func(ctx context.Context, url string, read func(body io.Reader) error) error
 	errorKind func(error) string
 	closeIdle func()
 	resolver  resolver
@@ -81,7 +81,6 @@ type target struct {
 	instance string // host:port
 	conv     *Converter
 	parser   *Parser
-	body     []byte
 	out      []byte
 	m        targetMetrics
 	// bad is the kind of the last failure, "" while healthy; logs are
@@ -109,7 +108,7 @@ func New(cfg *config.Config, out Appender, reg prometheus.Registerer, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Collector{cfg: cfg, out: out, log: log, fetch: sc.Scrape, errorKind: ErrorKind, closeIdle: sc.Close, resolver: net.DefaultResolver, m: m}
+	c := &Collector{cfg: cfg, out: out, log: log, fetch: sc.Stream, errorKind: ErrorKind, closeIdle: sc.Close, resolver: net.DefaultResolver, m: m}
 	// Only the traefik schema writes deltas; the others are cumulative and
 	// have nothing to carry over a restart.
 	if store, ok := out.(StateStore); ok && cfg.Schema == config.SchemaTraefik {
@@ -421,24 +420,31 @@ func (c *Collector) resolve(ctx context.Context, s *source, now time.Time) error
 	return nil
 }
 
-// scrape fetches, converts and appends one target's page.
+// scrape fetches, converts and appends one target's page. The page is
+// parsed as it arrives, a window at a time, never held whole: its memory is
+// the parser's window, not the page's size.
 func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit func(*target, []byte)) error {
 	start := time.Now()
-	body, err := c.fetch(ctx, t.url, t.body[:0]) // the Scraper applies traefik.timeout
-	if body != nil {
-		t.body = body
-	}
-	if err != nil {
-		t.m.duration.Observe(time.Since(start).Seconds())
+	var (
+		out       []byte
+		st        ConvertStats
+		convErr   error
+		converted bool
+	)
+	// The Scraper applies traefik.timeout, to the reading of the body too.
+	err := c.fetch(ctx, t.url, func(body io.Reader) error {
+		t.parser.ResetReader(body)
+		out, st, convErr = t.conv.Convert(t.parser, now, t.out[:0])
+		t.out, converted = out, true
+		return nil
+	})
+	t.m.duration.Observe(time.Since(start).Seconds())
+	if !converted {
 		if ctx.Err() != nil {
 			return nil // shutting down: not the target's fault
 		}
 		return c.failed(t, c.errorKind(err), err)
 	}
-	t.parser.Reset(body)
-	out, st, convErr := t.conv.Convert(t.parser, now, t.out[:0])
-	t.out = out
-	t.m.duration.Observe(time.Since(start).Seconds())
 	t.m.samples.Add(float64(st.Samples))
 	for r, n := range st.Skipped {
 		if n > 0 {
@@ -448,8 +454,9 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 	if st.EmptyLabels > 0 {
 		t.m.emptyLabels.Add(float64(st.EmptyLabels))
 	}
-	// Lines converted before a parse error are good and their counters are
-	// already accounted for: write them. With a StateStore the state goes
+	// Lines converted before a parse error, or before the body broke off
+	// (too large, timed out, connection lost), are good and their counters
+	// are already accounted for: write them. With a StateStore the state goes
 	// too, even without lines: the baseline must not be taken again.
 	if len(out) > 0 || c.store != nil {
 		if c.append(t, out) {
@@ -460,7 +467,14 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 		emit(t, out)
 	}
 	if convErr != nil {
-		return c.failed(t, "parse", convErr)
+		var pe *ParseError
+		if errors.As(convErr, &pe) {
+			return c.failed(t, "parse", convErr)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		return c.failed(t, c.errorKind(convErr), convErr)
 	}
 	t.m.success.Inc()
 	t.m.lastSuccess.Set(float64(now.UnixNano()) / 1e9)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -347,12 +348,12 @@ func TestCollectorDNSTargets(t *testing.T) {
 		c.resolver = res
 		var mu sync.Mutex
 		var fetched []string
-		c.fetch = func(ctx context.Context, url string, buf []byte) ([]byte, error) {
+		c.fetch = wholePage(func(ctx context.Context, url string, buf []byte) ([]byte, error) {
 			mu.Lock()
 			fetched = append(fetched, url)
 			mu.Unlock()
 			return append(buf, "# TYPE g gauge\ng 1\n"...), nil
-		}
+		})
 		took := func() []string {
 			mu.Lock()
 			defer mu.Unlock()
@@ -404,7 +405,7 @@ func TestCollectorRunInterval(t *testing.T) {
 		var mu sync.Mutex
 		var starts []time.Duration
 		running := 0
-		c.fetch = func(ctx context.Context, url string, buf []byte) ([]byte, error) {
+		c.fetch = wholePage(func(ctx context.Context, url string, buf []byte) ([]byte, error) {
 			mu.Lock()
 			running++
 			n := len(starts)
@@ -421,7 +422,7 @@ func TestCollectorRunInterval(t *testing.T) {
 			running--
 			mu.Unlock()
 			return append(buf, "# TYPE g gauge\ng 1\n"...), nil
-		}
+		})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- c.Run(ctx) }()
@@ -457,10 +458,10 @@ func TestCollectorOnce(t *testing.T) {
 				cfg.Schema = tt.schema
 				c, _ := newTestCollector(t, cfg, &appendRecorder{})
 				calls := 0
-				c.fetch = func(ctx context.Context, url string, buf []byte) ([]byte, error) {
+				c.fetch = wholePage(func(ctx context.Context, url string, buf []byte) ([]byte, error) {
 					calls++
 					return append(buf, pages[calls-1]...), nil
-				}
+				})
 				var out bytes.Buffer
 				start := time.Now()
 				require.NoError(t, c.Once(context.Background(), &out))
@@ -500,5 +501,44 @@ func TestCollectorEmptyLabels(t *testing.T) {
 	require.Equal(t, 2.0, counterValue(t, tg.m.emptyLabels), "one per scrape")
 	for r := range NumSkipReasons {
 		require.Zero(t, counterValue(t, tg.m.skipped[r]), r.String())
+	}
+}
+
+// wholePage turns a fake fetch of a whole page into the collector's fetch,
+// which hands the body to a reader.
+func wholePage(f func(ctx context.Context, url string, buf []byte) ([]byte, error)) func(context.Context, string, func(io.Reader) error) error {
+	return func(ctx context.Context, url string, read func(io.Reader) error) error {
+		body, err := f(ctx, url, nil)
+		if err != nil {
+			return err
+		}
+		return read(bytes.NewReader(body))
+	}
+}
+
+// TestCollectorStreamTooLarge: a page over traefik.max_body, read as it
+// arrives, is a too_large scrape; the samples parsed before the limit are
+// written whole, as those before a parse error are.
+func TestCollectorStreamTooLarge(t *testing.T) {
+	var page strings.Builder
+	page.WriteString("# TYPE traefik_g gauge\n")
+	const n = 100000
+	for i := range n {
+		fmt.Fprintf(&page, "traefik_g{i=\"%06d\"} 1\n", i)
+	}
+	srv := pageServer(t, page.String())
+	cfg := testConfig(srv.URL + "/metrics")
+	cfg.Traefik.MaxBody = config.MiB
+	rec := &appendRecorder{}
+	c, logs := newTestCollector(t, cfg, rec)
+	tick(c, t0)
+	require.Regexp(t, "level=WARN.*kind=too_large", logs.String())
+	require.Equal(t, 1.0, counterValue(t, c.m.scrapes.WithLabelValues(srv.URL+"/metrics", "too_large")))
+	all, _, _ := rec.take()
+	lines := strings.Split(strings.TrimSuffix(all, "\n"), "\n")
+	require.Greater(t, len(lines), 1000)
+	require.Less(t, len(lines), n)
+	for i, l := range lines {
+		require.Equal(t, fmt.Sprintf("traefik.g,host=test,i=%06d value=1 1700000000", i), l)
 	}
 }

@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -24,12 +25,26 @@ import (
 // timestamp, blanks after a TYPE keyword. A gauge histogram is reported as a
 // Histogram.
 //
+// ResetReader parses a page as it is read, through a window of a fixed size
+// (streamWindow) that holds complete lines only, so a page costs the window,
+// not its size. What the parser keeps across lines (family names) is copied
+// out of the window; the samples are the same as for the whole page.
+//
 // A Parser is not safe for concurrent use.
 type Parser struct {
+	// body is the text being parsed: the whole page (Reset), or the
+	// complete lines in the window (ResetReader).
 	body []byte
 	pos  int
 	line int // number of the line being read, from 1
 	err  error
+
+	// Streaming: win[:len(body)] is body, win[len(body):filled] the start of
+	// the next line, read but not yet complete.
+	r      io.Reader
+	win    []byte
+	filled int
+	window int // size of the window; streamWindow unless a test sets it
 
 	sample  Sample
 	labels  []Label
@@ -108,10 +123,16 @@ func NewParser() *Parser {
 	return &Parser{index: make(map[string]int32), cur: -1}
 }
 
+// streamWindow is the window ResetReader reads into: large enough that
+// refilling it costs nothing next to parsing it, small next to a page (a
+// Traefik with 500 services writes 43 MB).
+const streamWindow = 256 << 10
+
 // Reset starts parsing body. The body is not copied and must not change until
 // the last Sample has been used.
 func (p *Parser) Reset(body []byte) {
 	p.body, p.pos, p.line, p.err = body, 0, 1, nil
+	p.r = nil
 	// A page whose family names churn would grow the index forever; start it
 	// afresh when most of it is stale.
 	if len(p.fams) > 4*p.live+1024 {
@@ -123,11 +144,70 @@ func (p *Parser) Reset(body []byte) {
 	p.cur, p.shadowOK = -1, false
 }
 
+// ResetReader starts parsing what r yields, reading it a window at a time.
+// Lines longer than the window grow it for the rest of this page; r bounds
+// what is read in total (the scraper stops at traefik.max_body). An error of
+// r ends the page: Next returns false and Err returns that error, not a
+// *ParseError, after the samples of the lines read whole before it.
+func (p *Parser) ResetReader(r io.Reader) {
+	n := p.window
+	if n <= 0 {
+		n = streamWindow
+	}
+	if len(p.win) != n { // first use, or grown by a long line
+		p.win = make([]byte, n)
+	}
+	p.Reset(p.win[:0])
+	p.r, p.filled = r, 0
+}
+
+// fill moves the partial line after body to the front of the window and
+// reads until the window is full, then makes body the complete lines in it.
+// At the end of r, body is all that is left, a last line without a newline
+// included. It returns false when there is nothing more to parse.
+func (p *Parser) fill() bool {
+	if p.r == nil {
+		return false
+	}
+	n := copy(p.win, p.win[len(p.body):p.filled])
+	scan := n // no newline before scan
+	p.body, p.pos = p.win[:0], 0
+	for {
+		if n == len(p.win) {
+			// A line longer than the window.
+			w := make([]byte, 2*len(p.win))
+			copy(w, p.win[:n])
+			p.win = w
+		}
+		m, err := p.r.Read(p.win[n:])
+		n += m
+		p.filled = n
+		switch {
+		case err == io.EOF:
+			p.r = nil
+			p.body = p.win[:n]
+			return n > 0
+		case err != nil:
+			p.r = nil
+			p.err = err
+			return false
+		case n < len(p.win):
+			continue
+		}
+		if i := bytes.LastIndexByte(p.win[scan:n], '\n'); i >= 0 {
+			p.body = p.win[:scan+i+1]
+			return true
+		}
+		scan = n
+	}
+}
+
 // Sample returns the current sample. It and every slice in it are valid until
 // the next call to Next or Reset.
 func (p *Parser) Sample() *Sample { return &p.sample }
 
-// Err returns the error that stopped Next, or nil at a clean end.
+// Err returns the error that stopped Next, or nil at a clean end: a
+// *ParseError, or with ResetReader the reader's error.
 func (p *Parser) Err() error { return p.err }
 
 // Next advances to the next sample. It returns false at the end of the body
@@ -136,13 +216,15 @@ func (p *Parser) Next() bool {
 	if p.err != nil {
 		return false
 	}
-	b := p.body
-	for p.pos < len(b) {
-		p.skipBlanks()
-		if p.pos >= len(b) {
+	for {
+		if p.pos >= len(p.body) && !p.fill() {
 			return false
 		}
-		switch b[p.pos] {
+		p.skipBlanks()
+		if p.pos >= len(p.body) {
+			continue // blanks ending the page
+		}
+		switch p.body[p.pos] {
 		case '\n':
 			p.pos++
 			p.line++
@@ -156,7 +238,6 @@ func (p *Parser) Next() bool {
 		}
 		return p.sampleLine()
 	}
-	return false
 }
 
 func (p *Parser) fail(format string, args ...any) bool {

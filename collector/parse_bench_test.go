@@ -58,6 +58,46 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
+// BenchmarkParseStream is BenchmarkParse through ResetReader, as the
+// collector reads a page: a window at a time from a reader, never the whole
+// page. Its cost per sample should match BenchmarkParse's.
+func BenchmarkParseStream(b *testing.B) {
+	for _, bb := range []struct {
+		name string
+		page []byte
+	}{
+		{"traefikpage-100", traefikpage.Generate(100, 1)},
+		{"traefikpage-500", traefikpage.Generate(500, 1)},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			p := NewParser()
+			r := bytes.NewReader(bb.page)
+			n := 0
+			p.ResetReader(r)
+			for p.Next() {
+				n++
+			}
+			if err := p.Err(); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(bb.page)))
+			b.ReportAllocs()
+			var sink float64
+			cpu0 := cpuTime(b)
+			b.ResetTimer()
+			for b.Loop() {
+				r.Reset(bb.page)
+				p.ResetReader(r)
+				for p.Next() {
+					sink += p.Sample().Value
+				}
+			}
+			_ = sink
+			b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/sample")
+		})
+	}
+}
+
 // cpuTime is the user and system CPU time of the process so far.
 func cpuTime(b *testing.B) time.Duration {
 	var ru syscall.Rusage

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
 )
@@ -28,7 +29,7 @@ func braceNameAfterType(in []byte) bool {
 }
 
 // FuzzParse checks that the parser never panics, reads an input the same way
-// after a Reset from another page, and reads every input expfmt accepts
+// after a Reset from another page and through a small window (ResetReader), and reads every input expfmt accepts
 // exactly as expfmt does.
 func FuzzParse(f *testing.F) {
 	// Whole fixtures make the fuzzer crawl (tens of KB per input); pieces
@@ -64,6 +65,9 @@ func FuzzParse(f *testing.F) {
 		again, errAgain := parseAll(NewParser(), in)
 		require.Equal(t, err, errAgain, "a reused parser errs differently")
 		require.Equal(t, renderSamples(again), renderSamples(got), "a reused parser reads differently")
+		streamed, errStream := parseAllStream(NewParser(), iotest.OneByteReader(bytes.NewReader(in)), 1+len(in)%17)
+		require.Equal(t, errAgain, errStream, "streamed through a window, it errs differently")
+		require.Equal(t, renderSamples(again), renderSamples(streamed), "streamed through a window, it reads differently")
 		want, ok := expfmtCanon(in)
 		if !ok || braceNameAfterType(in) {
 			return

@@ -166,15 +166,37 @@ func (s *Scraper) Close() { s.transport.CloseIdleConnections() }
 
 // Scrape fetches url and returns its body appended to buf[:0], so a caller
 // that passes back the previous result reads the next page without
-// allocating. Errors are a *StatusError, a *TooLargeError or a transport
-// error; ErrorKind names them for a self-metric. They never carry
-// credentials.
+// allocating. It holds the whole page; the collector uses Stream instead.
+// Errors are those of Stream.
 func (s *Scraper) Scrape(ctx context.Context, url string, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	err := s.Stream(ctx, url, func(body io.Reader) error {
+		var err error
+		buf, err = readLimited(body, buf, s.maxBody)
+		if err != nil {
+			return fmt.Errorf("scrape %s: %w", config.Redact(url), err)
+		}
+		return nil
+	})
+	if err != nil {
+		return buf[:0], err
+	}
+	return buf, nil
+}
+
+// Stream fetches url and calls read with its body, decompressed, while the
+// response is open: read sees the page as it arrives and need not hold it.
+// The body fails with a *TooLargeError past traefik.max_body, and with the
+// error of the deadline (traefik.timeout, which covers read too) or of the
+// connection. Stream returns read's error as it is; its own errors are a
+// *StatusError, a *TooLargeError or a transport error, and ErrorKind names
+// all of them for a self-metric. They never carry credentials.
+func (s *Scraper) Stream(ctx context.Context, url string, read func(body io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return buf[:0], fmt.Errorf("scrape %s: %w", config.Redact(url), err)
+		return fmt.Errorf("scrape %s: %w", config.Redact(url), err)
 	}
 	for k, v := range s.header {
 		req.Header[k] = v
@@ -194,7 +216,7 @@ func (s *Scraper) Scrape(ctx context.Context, url string, buf []byte) ([]byte, e
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return buf[:0], err // *url.Error names the URL without its password
+		return err // *url.Error names the URL without its password
 	}
 	defer func() {
 		// Drain a little so the connection can be reused, then close.
@@ -202,10 +224,10 @@ func (s *Scraper) Scrape(ctx context.Context, url string, buf []byte) ([]byte, e
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return buf[:0], fmt.Errorf("scrape %s: %w", config.Redact(url), &StatusError{Code: resp.StatusCode, Status: resp.Status})
+		return fmt.Errorf("scrape %s: %w", config.Redact(url), &StatusError{Code: resp.StatusCode, Status: resp.Status})
 	}
 	if ct := resp.Header.Get("Content-Type"); strings.Contains(ct, "protobuf") {
-		return buf[:0], fmt.Errorf("scrape %s: content type %q is not the text format", config.Redact(url), ct)
+		return fmt.Errorf("scrape %s: content type %q is not the text format", config.Redact(url), ct)
 	}
 
 	var body io.Reader = resp.Body
@@ -215,22 +237,40 @@ func (s *Scraper) Scrape(ctx context.Context, url string, buf []byte) ([]byte, e
 			zr = new(gzip.Reader)
 		}
 		if err := zr.Reset(resp.Body); err != nil {
-			return buf[:0], fmt.Errorf("scrape %s: gzip: %w", config.Redact(url), err)
+			return fmt.Errorf("scrape %s: gzip: %w", config.Redact(url), err)
 		}
 		defer s.gzips.Put(zr)
 		body = zr
 	} else if resp.ContentLength > s.maxBody {
-		return buf[:0], fmt.Errorf("scrape %s: %w", config.Redact(url), &TooLargeError{Limit: s.maxBody})
-	} else if resp.ContentLength >= int64(cap(buf)) {
-		// One byte more than the body, or the read that meets EOF would
-		// have to grow the buffer.
-		buf = make([]byte, 0, resp.ContentLength+1)
+		return fmt.Errorf("scrape %s: %w", config.Redact(url), &TooLargeError{Limit: s.maxBody})
 	}
-	buf, err = readLimited(body, buf[:0], s.maxBody)
-	if err != nil {
-		return buf[:0], fmt.Errorf("scrape %s: %w", config.Redact(url), err)
+	return read(&limitedReader{r: body, left: s.maxBody, limit: s.maxBody})
+}
+
+// limitedReader yields at most limit bytes of r and then, if r has more, a
+// *TooLargeError.
+type limitedReader struct {
+	r           io.Reader
+	left, limit int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
 	}
-	return buf, nil
+	// One byte past the limit tells a body of exactly limit bytes from a
+	// longer one.
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	if int64(n) > l.left {
+		n = int(l.left)
+		l.left = 0
+		return n, &TooLargeError{Limit: l.limit}
+	}
+	l.left -= int64(n)
+	return n, err
 }
 
 // readLimited appends r to buf and fails with a *TooLargeError past limit.

@@ -306,9 +306,9 @@ func TestCollectorStateDNSTargets(t *testing.T) {
 		require.NoError(t, err)
 		c, _ := newTestCollector(t, cfg, q)
 		c.resolver = &fakeResolver{addrs: addrs}
-		c.fetch = func(ctx context.Context, url string, buf []byte) ([]byte, error) {
+		c.fetch = wholePage(func(ctx context.Context, url string, buf []byte) ([]byte, error) {
 			return fmt.Appendf(buf, "# TYPE traefik_c counter\ntraefik_c %d\n", value.Load()), nil
-		}
+		})
 		return c, q
 	}
 
