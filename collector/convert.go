@@ -193,6 +193,9 @@ type Converter struct {
 	pos         int
 	bounds      []boundEntry
 	deltas      []float64
+	// lastBounds is the bucket bounds of the last histogram series
+	// written, which the next one shares when its own are the same.
+	lastBounds []float64
 
 	// Telegraf: the line being built from a histogram or summary series.
 	openStart, openKeyLen int

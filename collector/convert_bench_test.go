@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -120,6 +121,54 @@ func BenchmarkConverterState(b *testing.B) {
 			b.ReportMetric(float64(len(out)), "lp-bytes")
 			b.ReportMetric(float64(c.stateSeries()), "series")
 			b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N)/float64(traefikpage.Samples(services)), "cpu-ns/sample")
+		})
+	}
+}
+
+// BenchmarkConverterMemory measures what the converter keeps between
+// scrapes: the heap it holds after two scrapes of a generated page (the
+// parser, the pages and the line protocol excluded), per series of its
+// state. Run it with -benchtime 1x; each iteration builds a new converter.
+func BenchmarkConverterMemory(b *testing.B) {
+	for _, services := range []int{100, 500} {
+		b.Run("traefikpage-"+strconv.Itoa(services), func(b *testing.B) {
+			pages := [][]byte{traefikpage.Generate(services, 1), traefikpage.Generate(services, 2)}
+			p := NewParser()
+			out := make([]byte, 0, 64<<20)
+			for _, page := range pages { // the parser's own tables
+				p.Reset(page)
+				for p.Next() {
+				}
+			}
+			var held uint64
+			var series int
+			for b.Loop() {
+				var m0, m1 runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&m0)
+				c, err := NewConverter(ConvertOptions{
+					Schema: "traefik", Precision: time.Second, SeriesTTL: time.Hour,
+					Tags: map[string]string{"host": "bench-pod-7d9f8", "instance": "10.0.0.1:9100"},
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ts := t0
+				for _, page := range pages {
+					p.Reset(page)
+					if out, _, err = c.Convert(p, ts, out[:0]); err != nil {
+						b.Fatal(err)
+					}
+					ts = ts.Add(10 * time.Second)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&m1)
+				held, series = m1.HeapAlloc-m0.HeapAlloc, c.stateSeries()
+				runtime.KeepAlive(c)
+			}
+			b.ReportMetric(float64(series), "series")
+			b.ReportMetric(float64(held)/float64(series), "bytes/series")
+			b.ReportMetric(float64(held)/(1<<20), "held-MiB")
 		})
 	}
 }

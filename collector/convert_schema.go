@@ -48,7 +48,8 @@ func (c *Converter) traefik(role sampleRole, le, v float64, out []byte, stats *C
 		case roleBucket:
 			h.addBucket(le, v)
 		case roleQuantile:
-			cur.quantiles = append(cur.quantiles, quantileValue{le, v})
+			x := cur.extra()
+			x.quantiles = append(x.quantiles, quantileValue{le, v})
 		case roleSum:
 			cur.sum, cur.hasSum = v, true
 		case roleCount:
@@ -78,8 +79,8 @@ func (c *Converter) lookup(kind FamilyType) *series {
 		se = c.order[c.pos]
 		c.pos++
 	} else if se = c.st.series[string(c.key)]; se != nil {
-		if se.idx < len(c.order) && c.order[se.idx] == se {
-			c.pos = se.idx + 1 // back in step with the previous scrape
+		if int(se.idx) < len(c.order) && c.order[se.idx] == se {
+			c.pos = int(se.idx) + 1 // back in step with the previous scrape
 		}
 	}
 	switch {
@@ -91,7 +92,7 @@ func (c *Converter) lookup(kind FamilyType) *series {
 		// The family changed type: start the series afresh.
 		*se = series{key: se.key, kind: kind}
 	}
-	se.idx = len(c.next)
+	se.idx = int32(len(c.next))
 	c.next = append(c.next, se)
 	c.last = se
 	return se
@@ -119,7 +120,11 @@ func (c *Converter) flush(se *series, out []byte, stats *ConvertStats) []byte {
 		out = append(out, se.key...)
 		out = append(out, " count="...)
 		out = appendFloat(out, dc)
-		for _, q := range cur.quantiles {
+		var qs []quantileValue
+		if cur.x != nil {
+			qs = cur.x.quantiles
+		}
+		for _, q := range qs {
 			out = append(out, ",p"...)
 			out = strconv.AppendFloat(out, math.Round(q.q*100*1e6)/1e6, 'f', -1, 64)
 			out = append(out, '=')
@@ -134,7 +139,8 @@ func (c *Converter) flush(se *series, out []byte, stats *ConvertStats) []byte {
 		return out
 	}
 
-	changed := h.layoutChanged()
+	changed := h.layoutChanged(c.lastBounds)
+	c.lastBounds = h.bounds
 	n := len(h.bounds)
 	hasInf := n > 0 && math.IsInf(h.bounds[n-1], 1)
 	if !cur.hasCount && hasInf {
