@@ -139,8 +139,8 @@ func run(ctx context.Context, o options) (bool, error) {
 					if err != nil {
 						return false, err
 					}
-					fmt.Fprintf(os.Stderr, "%s services=%d round=%d: scrapes=%d (gzipped %d) cpu=%s steady/scrape=%s vmhwm=%.1fMiB lines=%d wire=%dB %s\n",
-						t.Name, n, r, res.Scrapes, res.ScrapesGzipped, res.Usage.CPU.Round(time.Millisecond), res.SteadyCPU.Round(time.Millisecond),
+					fmt.Fprintf(os.Stderr, "%s services=%d round=%d: scrapes=%d (gzipped %d, failed %d) cpu=%s steady/scrape=%s vmhwm=%.1fMiB lines=%d wire=%dB %s\n",
+						t.Name, n, r, res.Scrapes, res.ScrapesGzipped, res.FailedScrapes, res.Usage.CPU.Round(time.Millisecond), res.SteadyCPU.Round(time.Millisecond),
 						mib(res.PeakRSS), res.Writes.Lines, res.Writes.WireBytes, res.Usage.ExitErr)
 					results = append(results, res)
 				}

@@ -33,6 +33,7 @@ type row struct {
 	WirePerScrape   float64 // bytes on the wire per scrape
 	RawPerScrape    float64 // bytes of line protocol per scrape
 	Rejected        int64
+	FailedScrapes   int // over every round
 }
 
 func summarize(rs []result) []row {
@@ -70,8 +71,10 @@ func summarize(rs []result) []row {
 			return per(func(r result) float64 { return float64(f(r)) / float64(max(r.Scrapes, 1)) })
 		}
 		var rejected int64
+		failed := 0
 		for _, r := range g {
 			rejected += r.Writes.Rejected
+			failed += max(r.FailedScrapes, 0)
 		}
 		rows = append(rows, row{
 			Tool: k.tool, Services: k.services, Rounds: len(g),
@@ -94,6 +97,7 @@ func summarize(rs []result) []row {
 			WirePerScrape:   perScrape(func(r result) int64 { return r.Writes.WireBytes }),
 			RawPerScrape:    perScrape(func(r result) int64 { return r.Writes.RawBytes }),
 			Rejected:        rejected,
+			FailedScrapes:   failed,
 		})
 	}
 	return rows
@@ -115,12 +119,12 @@ func median(v []float64) float64 {
 func printTables(w io.Writer, rows []row, sides []sidecarResult) {
 	if len(rows) > 0 {
 		fmt.Fprintf(w, "\n### Per tool (median of rounds)\n\n")
-		fmt.Fprintln(w, "| services | tool | samples/scrape | scrapes | CPU s per M samples (steady) | CPU s per M samples (whole run) | CPU per scrape | CPU whole run | peak RSS (VmHWM) MiB | RSS at end: anon + file MiB | lines/scrape | fields/scrape | KiB sent/scrape | KiB line protocol/scrape | rejected |")
+		fmt.Fprintln(w, "| services | tool | samples/scrape | scrapes | CPU s per M samples (steady) | CPU s per M samples (whole run) | CPU per scrape | CPU whole run | peak RSS (VmHWM) MiB | RSS at end: anon + file MiB | lines/scrape | fields/scrape | KiB sent/scrape | KiB line protocol/scrape | writes rejected | scrapes failed |")
 		fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, r := range rows {
-			fmt.Fprintf(w, "| %d | %s | %d | %.0f | %.3f | %.3f | %s | %s | %.1f | %.1f + %.1f | %.0f | %.0f | %.1f | %.1f | %d |\n",
+			fmt.Fprintf(w, "| %d | %s | %d | %.0f | %.3f | %.3f | %s | %s | %.1f | %.1f + %.1f | %.0f | %.0f | %.1f | %.1f | %d | %d |\n",
 				r.Services, r.Tool, r.Samples, r.Scrapes, r.CPUPerM, r.TotalCPUPerM, fmtDur(r.CPUPerScrape), fmtDur(r.TotalCPU),
-				mib(r.PeakRSS), mib(r.EndAnon), mib(r.EndFile), r.LinesPerScrape, r.FieldsPerScrape, r.WirePerScrape/1024, r.RawPerScrape/1024, r.Rejected)
+				mib(r.PeakRSS), mib(r.EndAnon), mib(r.EndFile), r.LinesPerScrape, r.FieldsPerScrape, r.WirePerScrape/1024, r.RawPerScrape/1024, r.Rejected, r.FailedScrapes)
 		}
 		printRatios(w, rows)
 	}
@@ -264,6 +268,9 @@ func smokeOK(w io.Writer, rs []result, gzipOut bool) bool {
 		}
 		if gzipOut && r.Writes.Gzipped != r.Writes.Requests {
 			problems = append(problems, fmt.Sprintf("%d of %d writes not gzipped", r.Writes.Requests-r.Writes.Gzipped, r.Writes.Requests))
+		}
+		if r.FailedScrapes > 0 {
+			problems = append(problems, fmt.Sprintf("%d scrapes failed (see the log)", r.FailedScrapes))
 		}
 		if r.Usage.ExitErr != "" {
 			problems = append(problems, "exit: "+r.Usage.ExitErr)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,7 +25,11 @@ type result struct {
 	TraefikPerScrape int // samples of traefik_* families
 	Scrapes          int
 	ScrapesGzipped   int // scrapes the tool asked to receive gzipped
-	Wall             time.Duration
+	// FailedScrapes are scrapes the tool itself counted as failed (the
+	// bridge's scrapes_total, Telegraf's logged errors): a run with any is
+	// not comparable, since part of a page was not delivered.
+	FailedScrapes int
+	Wall          time.Duration
 
 	// Usage is from rusage after exit: whole life, start and stop included.
 	// Its MaxRSS is not the tool's: Go starts children with vfork, and Linux
@@ -231,7 +236,49 @@ wait:
 		res.SteadyCPU = (served[n-1].CPU - served[1].CPU) / time.Duration(n-2)
 	}
 	res.Writes = h.recv.counts()
+	if t.isTelegraf() {
+		res.FailedScrapes = telegrafScrapeErrors(logf.Name())
+	} else {
+		res.FailedScrapes = bridgeFailedScrapes(filepath.Join(dir, t.Name+".self-metrics.txt"))
+	}
 	return res, nil
+}
+
+// bridgeFailedScrapes sums the bridge's scrapes_total of every result other
+// than success, from the /metrics page saved at the end of a run; -1 if the
+// page is missing.
+func bridgeFailedScrapes(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "traefik_influxdb_bridge_scrapes_total{") || strings.Contains(line, `result="success"`) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err == nil {
+			n += int(v)
+		}
+	}
+	return n
+}
+
+// telegrafScrapeErrors counts the errors inputs.prometheus logged.
+func telegrafScrapeErrors(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, " E! ") && strings.Contains(line, "inputs.prometheus") {
+			n++
+		}
+	}
+	return n
 }
 
 // waitIdle returns once pid has used no CPU for 300 ms, or after limit.
