@@ -568,8 +568,12 @@ func TestAppendEscaped(t *testing.T) {
 // FuzzConvert checks that whatever page the parser accepts, every schema
 // writes line protocol the reference decoder reads, with float fields only.
 func FuzzConvert(f *testing.F) {
+	// Whole fixtures (tens of KB) make the fuzzer crawl; pieces of a few
+	// KB cut at family boundaries keep the shapes that matter.
 	for _, p := range readScrapes(f) {
-		f.Add([]byte(p))
+		for _, piece := range fuzzPieces(p) {
+			f.Add([]byte(piece))
+		}
 	}
 	f.Add([]byte("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n"))
 	f.Add([]byte("# TYPE s summary\ns{quantile=\"0.5\",a=\"x y\"} 1\ns_sum 3\ns_count 2\n"))
@@ -595,7 +599,9 @@ func FuzzUnmarshalState(f *testing.F) {
 	c, err := NewConverter(ConvertOptions{Schema: "traefik", Precision: time.Second})
 	require.NoError(f, err)
 	pages := readScrapes(f)
-	for i, page := range pages {
+	// States of small pages: a state of a whole fixture is tens of KB,
+	// which makes the fuzzer crawl.
+	for i, page := range fuzzPieces(pages[0])[:4] {
 		p := NewParser()
 		p.Reset([]byte(page))
 		_, _, err := c.Convert(p, t0.Add(time.Duration(i)*time.Second), nil)
@@ -695,4 +701,21 @@ func TestConvertParseError(t *testing.T) {
 	// h is taken against 2 (the cut 9 was not remembered): 2 more.
 	require.Equal(t, "a,host=test count=1 1700000030\n"+
 		"h,host=test count=2,p50=0.5,p90=0.9,p95=0.95,p99=0.99,sum=2 1700000030\n", out)
+}
+
+// fuzzPieces cuts a page into pieces of about 3 KB that start at a # HELP
+// or # TYPE line, so each piece is a valid page of whole families.
+func fuzzPieces(page string) []string {
+	var pieces []string
+	for len(page) > 0 {
+		n := min(len(page), 3000)
+		if i := strings.Index(page[n:], "\n# HELP "); i >= 0 {
+			n += i + 1
+		} else {
+			n = len(page)
+		}
+		pieces = append(pieces, page[:n])
+		page = page[n:]
+	}
+	return pieces
 }
