@@ -12,12 +12,13 @@ DEPLOY_TIMEOUT ?= 30m
 # Arguments of examples/demo/run.sh, e.g. DEMO_ARGS=-keep.
 DEMO_ARGS ?=
 
-.PHONY: help build test test-unit test-e2e test-deploy demo vet fmt-check clean
+.PHONY: help build test test-unit test-fuzz test-e2e test-deploy demo vet fmt-check clean
 
 help:
 	@echo "make build        build $(BIN) (version $(VERSION))"
 	@echo "make test         unit + end-to-end + deployment tests (what CI runs)"
 	@echo "make test-unit    go test ./... in the main module"
+	@echo "make test-fuzz    a short coverage-guided run of every fuzz target (FUZZTIME each)"
 	@echo "make test-e2e     the e2e/ module (real Traefik, real influxd)"
 	@echo "make test-deploy  the deploytest/ module"
 	@echo "make demo         run Traefik, InfluxDB and the bridge on this machine (examples/demo/run.sh)"
@@ -26,10 +27,23 @@ help:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/traefik-influxdb-bridge
 
-test: test-unit test-e2e test-deploy
+test: test-unit test-fuzz test-e2e test-deploy
 
 test-unit:
 	$(GO) test $(GOTESTFLAGS) ./...
+
+# Each fuzz target for FUZZTIME; minimising a new input is capped, or one find
+# can keep both workers busy for the default minute.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./collector:FuzzParse ./collector:FuzzConvert ./collector:FuzzUnmarshalState \
+	./sink/diskqueue:FuzzDecodeRecord ./sink/diskqueue:FuzzOpen
+
+test-fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "go test -run '^$$' -fuzz '^$$fn$$' -fuzztime $(FUZZTIME) $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s -parallel 2 $$pkg; \
+	done
 
 test-e2e:
 	@if [ -f e2e/go.mod ]; then \

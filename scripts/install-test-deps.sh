@@ -4,12 +4,17 @@
 # loopback ports; the packaged service is not used. Idempotent; needs root.
 set -euo pipefail
 
-if command -v influxd >/dev/null 2>&1; then
-	echo "install-test-deps: influxd present: $(command -v influxd)"
+# influxd for the suites; openssl for the docker-compose example's setup.sh,
+# which the deployment tests run.
+missing=()
+command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-test-deps: influxd present: $(command -v influxd); openssl present"
 	exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-	echo "install-test-deps: influxd is missing and installing it needs root (apt-get install influxdb)" >&2
+	echo "install-test-deps: missing ${missing[*]}; installing needs root (apt-get install ${missing[*]})" >&2
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -24,6 +29,6 @@ if [ ! -e "$policy" ]; then
 	chmod +x "$policy"
 	created_policy=1
 fi
-apt-get install -y --no-install-recommends influxdb
+apt-get install -y --no-install-recommends "${missing[@]}"
 if [ -n "$created_policy" ]; then rm -f "$policy"; fi
 command -v influxd
