@@ -173,10 +173,7 @@ func (s *Scraper) Scrape(ctx context.Context, url string, buf []byte) ([]byte, e
 	err := s.Stream(ctx, url, func(body io.Reader) error {
 		var err error
 		buf, err = readLimited(body, buf, s.maxBody)
-		if err != nil {
-			return fmt.Errorf("scrape %s: %w", config.Redact(url), err)
-		}
-		return nil
+		return err // named by the body: the URL, the limit or the deadline
 	})
 	if err != nil {
 		return buf[:0], err
@@ -186,14 +183,28 @@ func (s *Scraper) Scrape(ctx context.Context, url string, buf []byte) ([]byte, e
 
 // Stream fetches url and calls read with its body, decompressed, while the
 // response is open: read sees the page as it arrives and need not hold it.
-// The body fails with a *TooLargeError past traefik.max_body, and with the
-// error of the deadline (traefik.timeout, which covers read too) or of the
-// connection. Stream returns read's error as it is; its own errors are a
-// *StatusError, a *TooLargeError or a transport error, and ErrorKind names
-// all of them for a self-metric. They never carry credentials.
+// The body fails with a *TooLargeError past traefik.max_body, with the error
+// of the connection, or once traefik.timeout is spent. That deadline counts
+// the time spent waiting for Traefik (connecting, the answer, each read of
+// the body and its gunzipping), not the time read spends between reads, so
+// that parsing a large page on a busy CPU is not a timeout where reading
+// it whole first would not have been. Stream returns read's error as it
+// is; its own errors are a *StatusError, a *TooLargeError or a transport
+// error, and ErrorKind names all of them for a self-metric. They never
+// carry credentials.
 func (s *Scraper) Stream(ctx context.Context, url string, read func(body io.Reader) error) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w := &waitBudget{left: s.timeout, cancel: cancel}
+	w.timer = time.AfterFunc(s.timeout, func() { cancel(errWaitSpent) })
+	w.since = time.Now()
+	defer w.timer.Stop()
+	timedOut := func(err error) error {
+		if errors.Is(context.Cause(ctx), errWaitSpent) {
+			return fmt.Errorf("scrape %s: %w", config.Redact(url), context.DeadlineExceeded)
+		}
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("scrape %s: %w", config.Redact(url), err)
@@ -216,8 +227,9 @@ func (s *Scraper) Stream(ctx context.Context, url string, read func(body io.Read
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return err // *url.Error names the URL without its password
+		return timedOut(err) // *url.Error names the URL without its password
 	}
+	w.pause()
 	defer func() {
 		// Drain a little so the connection can be reused, then close.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -236,15 +248,61 @@ func (s *Scraper) Stream(ctx context.Context, url string, read func(body io.Read
 		if zr == nil {
 			zr = new(gzip.Reader)
 		}
-		if err := zr.Reset(resp.Body); err != nil {
-			return fmt.Errorf("scrape %s: gzip: %w", config.Redact(url), err)
+		w.resume()
+		err := zr.Reset(resp.Body) // reads the gzip header
+		w.pause()
+		if err != nil {
+			return timedOut(fmt.Errorf("scrape %s: gzip: %w", config.Redact(url), err))
 		}
 		defer s.gzips.Put(zr)
 		body = zr
 	} else if resp.ContentLength > s.maxBody {
 		return fmt.Errorf("scrape %s: %w", config.Redact(url), &TooLargeError{Limit: s.maxBody})
 	}
-	return read(&limitedReader{r: body, left: s.maxBody, limit: s.maxBody})
+	return read(&limitedReader{r: &waitingReader{r: body, w: w, timedOut: timedOut}, left: s.maxBody, limit: s.maxBody})
+}
+
+// errWaitSpent cancels a scrape whose traefik.timeout is spent.
+var errWaitSpent = errors.New("traefik.timeout spent")
+
+// waitBudget is the part of traefik.timeout not yet spent waiting: its
+// timer runs only while the scrape waits for Traefik.
+type waitBudget struct {
+	left   time.Duration
+	since  time.Time // when the timer was last started
+	timer  *time.Timer
+	cancel context.CancelCauseFunc
+}
+
+func (w *waitBudget) pause() {
+	w.timer.Stop()
+	w.left -= time.Since(w.since)
+}
+
+func (w *waitBudget) resume() {
+	if w.left <= 0 {
+		w.cancel(errWaitSpent)
+		return
+	}
+	w.since = time.Now()
+	w.timer.Reset(w.left)
+}
+
+// waitingReader runs the budget's timer during each read.
+type waitingReader struct {
+	r        io.Reader
+	w        *waitBudget
+	timedOut func(error) error
+}
+
+func (r *waitingReader) Read(p []byte) (int, error) {
+	r.w.resume()
+	n, err := r.r.Read(p)
+	r.w.pause()
+	if err != nil && err != io.EOF {
+		err = r.timedOut(err)
+	}
+	return n, err
 }
 
 // limitedReader yields at most limit bytes of r and then, if r has more, a

@@ -452,3 +452,36 @@ func TestNewScraperErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamDeadlineCountsWaiting: traefik.timeout counts the time spent
+// waiting for Traefik, not the time the reader spends between reads, so a
+// slow parse of a page that arrives quickly is no timeout.
+func TestStreamDeadlineCountsWaiting(t *testing.T) {
+	page := strings.Repeat("a 1\n", 100000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(page))
+	}))
+	defer srv.Close()
+	cfg := scrapeConfig()
+	cfg.Timeout = 100 * time.Millisecond
+	s, err := NewScraper(cfg)
+	require.NoError(t, err)
+	defer s.Close()
+	got := 0
+	err = s.Stream(context.Background(), srv.URL, func(body io.Reader) error {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := body.Read(buf)
+			got += n
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			time.Sleep(30 * time.Millisecond) // parsing, slowly
+		}
+	})
+	require.NoError(t, err)
+	require.Equal(t, len(page), got)
+}
