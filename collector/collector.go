@@ -431,6 +431,26 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 		convErr   error
 		converted bool
 	)
+	// Without a StateStore the records go to the Appender while the page
+	// is converted, so that the scrape's line protocol is never held
+	// whole (12 MB for 500 services in the traefik schema, twice that in
+	// telegraf's), beside the queue's copy. The records are those
+	// appendRecords cuts from the whole scrape.
+	var (
+		flushed  bool
+		flushErr error
+	)
+	if c.store == nil && emit == nil {
+		maxLines, maxBytes := c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes)
+		t.conv.setFlush(flushEvery, func(done []byte) int {
+			k, err := appendFullRecords(c.out, done, maxLines, maxBytes)
+			flushed = flushed || k > 0
+			flushErr = errors.Join(flushErr, err)
+			return k
+		})
+	} else {
+		t.conv.setFlush(0, nil)
+	}
 	// The Scraper applies traefik.timeout, to the reading of the body too.
 	err := c.fetch(ctx, t.url, func(body io.Reader) error {
 		t.parser.ResetReader(body)
@@ -458,8 +478,8 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 	// (too large, timed out, connection lost), are good and their counters
 	// are already accounted for: write them. With a StateStore the state goes
 	// too, even without lines: the baseline must not be taken again.
-	if len(out) > 0 || c.store != nil {
-		if c.append(t, out) {
+	if len(out) > 0 || flushed || flushErr != nil || c.store != nil {
+		if c.append(t, out, flushErr) {
 			t.m.points.Add(float64(st.Points))
 		}
 	}
@@ -501,13 +521,15 @@ func (c *Collector) failed(t *target, kind string, err error) error {
 // in one call instead: cutting it here would make the records separate
 // appends, and a crash between them would keep a part of the scrape
 // without the state that accounts for it. The store cuts it itself.
-func (c *Collector) append(t *target, lp []byte) bool {
-	var err error
+//
+// prior is the error of records appended while converting, if any.
+func (c *Collector) append(t *target, lp []byte, prior error) bool {
+	err := prior
 	if c.store != nil {
 		t.state = t.conv.appendState(t.state[:0])
 		err = c.store.AppendWithState(lp, bytes.Count(lp, []byte{'\n'}), t.stateKey, t.state)
 	} else {
-		err = appendRecords(c.out, lp, c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes))
+		err = errors.Join(err, appendRecords(c.out, lp, c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes)))
 	}
 	if err != nil {
 		t.m.appendErrors.Inc()
@@ -537,25 +559,54 @@ func (c *Collector) forgetState(t *target) {
 	}
 }
 
+// flushEvery is how much line protocol the converter builds up between
+// handing records to the Appender.
+const flushEvery = 1 << 20
+
 func appendRecords(a Appender, lp []byte, maxLines, maxBytes int) error {
 	var errs []error
 	for len(lp) > 0 {
-		end, n := 0, 0
-		for end < len(lp) && n < maxLines {
-			i := bytes.IndexByte(lp[end:], '\n')
-			next := len(lp)
-			if i >= 0 {
-				next = end + i + 1
-			}
-			if n > 0 && next > maxBytes {
-				break
-			}
-			end, n = next, n+1
-		}
+		end, n, _ := nextRecord(lp, maxLines, maxBytes)
 		if err := a.Append(lp[:end], n); err != nil {
 			errs = append(errs, err)
 		}
 		lp = lp[end:]
 	}
 	return errors.Join(errs...)
+}
+
+// appendFullRecords appends the records of lp that more lines could not
+// extend, those appendRecords would cut from lp and anything after it
+// alike, and returns the bytes they took.
+func appendFullRecords(a Appender, lp []byte, maxLines, maxBytes int) (int, error) {
+	var errs []error
+	took := 0
+	for {
+		end, n, full := nextRecord(lp[took:], maxLines, maxBytes)
+		if !full {
+			return took, errors.Join(errs...)
+		}
+		if err := a.Append(lp[took:took+end], n); err != nil {
+			errs = append(errs, err)
+		}
+		took += end
+	}
+}
+
+// nextRecord cuts the first record of lp: its bytes and lines, and whether
+// it is full (at batch.max_lines, or the line after it, in lp, would take
+// it past batch.max_bytes; a single longer line goes alone).
+func nextRecord(lp []byte, maxLines, maxBytes int) (end, n int, full bool) {
+	for end < len(lp) && n < maxLines {
+		i := bytes.IndexByte(lp[end:], '\n')
+		next := len(lp)
+		if i >= 0 {
+			next = end + i + 1
+		}
+		if n > 0 && next > maxBytes {
+			return end, n, true
+		}
+		end, n = next, n+1
+	}
+	return end, n, n == maxLines
 }

@@ -200,6 +200,12 @@ type Converter struct {
 	// Telegraf: the line being built from a histogram or summary series.
 	openStart, openKeyLen int
 	open                  bool
+
+	// flushFn, when set, takes the complete lines of out whenever out has
+	// grown by flushEvery bytes, and says how many leading bytes it took.
+	flushFn    func(done []byte) int
+	flushEvery int
+	flushNext  int
 }
 
 const processStartFamily = "process_start_time_seconds"
@@ -281,7 +287,8 @@ func stripUserinfo(raw string) string {
 // samples read before the error together with the error: their counters are
 // already accounted for, so the caller should write them. Histogram and
 // summary series cut by the error are not written nor remembered, and a
-// failed first scrape is not taken as the baseline.
+// failed first scrape is not taken as the baseline. After setFlush, out
+// must be empty, and what is returned is what the flush did not take.
 func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte, ConvertStats, error) {
 	var stats ConvertStats
 	c.gen++
@@ -300,6 +307,7 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 	c.last = nil
 	c.open = false
 	c.empty = 0
+	c.flushNext = c.flushEvery
 
 	first := true
 	for src.Next() {
@@ -321,6 +329,9 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 			continue
 		}
 		out = c.sample(s, out, &stats)
+		if c.flushFn != nil && len(out) >= c.flushNext {
+			out = c.flushOut(out)
+		}
 	}
 	err := src.Err()
 	if err != nil {
@@ -346,6 +357,30 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 		return out, stats, fmt.Errorf("convert: %w", err)
 	}
 	return out, stats, nil
+}
+
+// setFlush makes Convert hand its complete lines to fn as it goes, each time
+// out has grown by every bytes, instead of returning the whole scrape's;
+// fn returns how many leading bytes it took, and Convert returns the rest.
+// A nil fn returns everything.
+func (c *Converter) setFlush(every int, fn func(done []byte) int) {
+	c.flushFn, c.flushEvery = fn, max(every, 1)
+}
+
+// flushOut hands the complete lines of out to c.flushFn and keeps the rest.
+func (c *Converter) flushOut(out []byte) []byte {
+	done := len(out)
+	if c.open {
+		done = c.openStart // the telegraf line being built stays
+	}
+	if k := c.flushFn(out[:done]); k > 0 {
+		out = out[:copy(out, out[k:])]
+		if c.open {
+			c.openStart -= k
+		}
+	}
+	c.flushNext = len(out) + c.flushEvery
+	return out
 }
 
 // familyInfo is what every sample of a family shares.

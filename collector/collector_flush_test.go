@@ -1,0 +1,63 @@
+package collector
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/traefikpage"
+)
+
+// TestConvertFlushRecords: records handed to the Appender while converting
+// are, record for record, those appendRecords cuts from the whole scrape's
+// line protocol, in every schema (telegraf's line being built included),
+// whatever the flush size and record limits.
+func TestConvertFlushRecords(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	var pages []string
+	pages = append(pages, readScrapes(t)...)
+	for r := 1; r <= 2; r++ {
+		pages = append(pages, string(traefikpage.Generate(20, r)))
+	}
+	for _, schema := range []string{config.SchemaTraefik, config.SchemaPrometheus, config.SchemaTelegraf} {
+		for _, lim := range []struct{ every, maxLines, maxBytes int }{
+			{1, 1, 1}, {100, 7, 1 << 20}, {5000, 5000, 4 << 20}, {1 << 20, 5000, 4 << 20}, {3000, 50, 2000},
+			{1 + rnd.IntN(10000), 1 + rnd.IntN(100), 1 + rnd.IntN(20000)},
+		} {
+			t.Run(fmt.Sprintf("%s/%d,%d,%d", schema, lim.every, lim.maxLines, lim.maxBytes), func(t *testing.T) {
+				whole, flushed := newTestConverter(t, schema), newTestConverter(t, schema)
+				p := NewParser()
+				for i, page := range pages {
+					ts := t0.Add(time.Duration(i) * 10 * time.Second)
+					p.Reset([]byte(page))
+					lp, wantSt, err := whole.Convert(p, ts, nil)
+					require.NoError(t, err)
+					want := &appendRecorder{}
+					require.NoError(t, appendRecords(want, lp, lim.maxLines, lim.maxBytes))
+
+					got := &appendRecorder{}
+					flushed.setFlush(lim.every, func(done []byte) int {
+						require.True(t, len(done) == 0 || strings.HasSuffix(string(done), "\n"), "complete lines")
+						k, err := appendFullRecords(got, done, lim.maxLines, lim.maxBytes)
+						require.NoError(t, err)
+						return k
+					})
+					p.Reset([]byte(page))
+					rest, st, err := flushed.Convert(p, ts, nil)
+					require.NoError(t, err)
+					require.NoError(t, appendRecords(got, rest, lim.maxLines, lim.maxBytes))
+					require.Equal(t, wantSt, st)
+					_, wantRecs, wantLines := want.take()
+					_, gotRecs, gotLines := got.take()
+					require.Equal(t, wantRecs, gotRecs, "scrape %d", i)
+					require.Equal(t, wantLines, gotLines, "scrape %d", i)
+				}
+			})
+		}
+	}
+}
