@@ -49,7 +49,7 @@ func runBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 			return fmt.Errorf("listen: %w", err)
 		}
 		srv = &http.Server{
-			Handler:           newMux(reg, sk.Ready),
+			Handler:           newMux(reg, sk.Ready, q.Stats),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}

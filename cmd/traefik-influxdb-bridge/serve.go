@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
 )
 
 // newRegistry is the bridge's own registry (never the global one): the
@@ -31,8 +34,9 @@ func newRegistry() *prometheus.Registry {
 //
 //	/metrics  the bridge's registry in Prometheus format
 //	/healthz  200 while the process runs (liveness)
-//	/readyz   200 when ready() is nil, else 503 and the reason (readiness)
-func newMux(reg *prometheus.Registry, ready func() error) *http.ServeMux {
+//	/readyz   200 when ready() is nil, else 503 and the reason (readiness);
+//	          either way a second line shows the backlog and its age
+func newMux(reg *prometheus.Registry, ready func() error, backlog func() sink.QueueStats) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -44,9 +48,25 @@ func newMux(reg *prometheus.Registry, ready func() error) *http.ServeMux {
 		if err := ready(); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "not ready:", err)
-			return
+		} else {
+			fmt.Fprintln(w, "ready")
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, describeBacklog(backlog(), time.Now()))
 	})
 	return mux
+}
+
+// describeBacklog says what waits to be written, for /readyz: a probe that
+// fails shows in `kubectl describe` with this body, so the operator sees at
+// once whether data is piling up and since when.
+func describeBacklog(st sink.QueueStats, now time.Time) string {
+	if st.Records == 0 {
+		return fmt.Sprintf("buffer: empty (cap %d bytes)", st.MaxBytes)
+	}
+	age := "unknown"
+	if !st.Oldest.IsZero() {
+		age = now.Sub(st.Oldest).Round(time.Second).String()
+	}
+	return fmt.Sprintf("buffer: %d bytes in %d records (%d lines) waiting, %.0f%% of the cap; oldest queued %s ago",
+		st.Bytes, st.Records, st.Lines, 100*float64(st.Bytes)/float64(max(st.MaxBytes, 1)), age)
 }

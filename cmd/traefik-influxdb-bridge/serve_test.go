@@ -6,21 +6,36 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
 )
+
+func emptyBacklog() sink.QueueStats { return sink.QueueStats{MaxBytes: 1024} }
 
 func TestOperationalEndpoints(t *testing.T) {
 	tests := []struct {
 		name       string
 		path       string
 		ready      error
+		backlog    func() sink.QueueStats
 		wantStatus int
 		wantBody   []string
 	}{
 		{name: "healthz", path: "/healthz", ready: errors.New("influxdb unreachable"), wantStatus: 200, wantBody: []string{"ok"}},
-		{name: "readyz ready", path: "/readyz", wantStatus: 200, wantBody: []string{"ready"}},
+		{name: "readyz ready", path: "/readyz", wantStatus: 200, wantBody: []string{"ready\nbuffer: empty (cap 1024 bytes)\n"}},
 		{name: "readyz not ready", path: "/readyz", ready: errors.New("buffer above its high-water mark"), wantStatus: 503, wantBody: []string{"not ready: buffer above its high-water mark"}},
+		{
+			// An outage: the second line says how much waits and since when.
+			name: "readyz backlog", path: "/readyz", ready: errors.New("influxdb unavailable"),
+			backlog: func() sink.QueueStats {
+				return sink.QueueStats{Bytes: 512, Records: 3, Lines: 40, MaxBytes: 1024, Oldest: time.Now().Add(-90 * time.Second)}
+			},
+			wantStatus: 503,
+			wantBody:   []string{"not ready: influxdb unavailable\nbuffer: 512 bytes in 3 records (40 lines) waiting, 50% of the cap; oldest queued 1m30s ago\n"},
+		},
 		{
 			name: "metrics", path: "/metrics", wantStatus: 200,
 			wantBody: []string{
@@ -33,8 +48,11 @@ func TestOperationalEndpoints(t *testing.T) {
 		{name: "unknown path", path: "/nope", wantStatus: 404},
 	}
 	for _, tt := range tests {
+		if tt.backlog == nil {
+			tt.backlog = emptyBacklog
+		}
 		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(newMux(newRegistry(), func() error { return tt.ready }))
+			srv := httptest.NewServer(newMux(newRegistry(), func() error { return tt.ready }, tt.backlog))
 			defer srv.Close()
 			resp, err := http.Get(srv.URL + tt.path)
 			require.NoError(t, err)
@@ -50,7 +68,7 @@ func TestOperationalEndpoints(t *testing.T) {
 }
 
 func TestMetricsEndpointRejectsPost(t *testing.T) {
-	srv := httptest.NewServer(newMux(newRegistry(), func() error { return nil }))
+	srv := httptest.NewServer(newMux(newRegistry(), func() error { return nil }, emptyBacklog))
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/metrics", "text/plain", nil)
 	require.NoError(t, err)
