@@ -59,6 +59,7 @@ type InfluxDB struct {
 	Precision       string        `mapstructure:"precision" yaml:"precision"`
 	Consistency     string        `mapstructure:"consistency" yaml:"consistency"`
 	Gzip            bool          `mapstructure:"gzip" yaml:"gzip"`
+	GzipLevel       int           `mapstructure:"gzip_level" yaml:"gzip_level"`
 	Timeout         time.Duration `mapstructure:"timeout" yaml:"timeout"`
 	CreateDatabase  bool          `mapstructure:"create_database" yaml:"create_database"`
 	TLS             TLS           `mapstructure:"tls" yaml:"tls"`
@@ -135,6 +136,7 @@ func Default() Config {
 			Database:       "traefik",
 			Precision:      "s",
 			Gzip:           true,
+			GzipLevel:      6,
 			Timeout:        10 * time.Second,
 			CreateDatabase: true,
 		},
@@ -212,6 +214,9 @@ func (c *Config) Validate() error {
 	case "", "any", "one", "quorum", "all":
 	default:
 		return fmt.Errorf("influxdb.consistency: must be one of any, one, quorum, all, got %q", c.InfluxDB.Consistency)
+	}
+	if c.InfluxDB.GzipLevel < 1 || c.InfluxDB.GzipLevel > 9 {
+		return fmt.Errorf("influxdb.gzip_level: must be 1 (fastest) to 9 (smallest), got %d", c.InfluxDB.GzipLevel)
 	}
 	if c.InfluxDB.Timeout <= 0 {
 		return fmt.Errorf("influxdb.timeout: must be positive, got %s", c.InfluxDB.Timeout)

@@ -39,6 +39,8 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"precision unknown", func(c *Config) { c.InfluxDB.Precision = "h" }, "influxdb.precision: must be one of"},
 		{"precision as coarse as interval", func(c *Config) { c.Traefik.Interval = time.Second; c.Traefik.Timeout = time.Second }, "influxdb.precision: \"s\" is not finer"},
 		{"consistency", func(c *Config) { c.InfluxDB.Consistency = "most" }, "influxdb.consistency: "},
+		{"gzip level zero", func(c *Config) { c.InfluxDB.GzipLevel = 0 }, "influxdb.gzip_level: "},
+		{"gzip level ten", func(c *Config) { c.InfluxDB.GzipLevel = 10 }, "influxdb.gzip_level: "},
 		{"influx timeout", func(c *Config) { c.InfluxDB.Timeout = 0 }, "influxdb.timeout: "},
 		{"schema", func(c *Config) { c.Schema = "graphite" }, "schema: must be one of"},
 		{"include pattern", func(c *Config) { c.Metrics.Include = []string{"traefik_["} }, "metrics.include: bad pattern"},

@@ -87,6 +87,14 @@ func New(cfg *config.Config, q Queue, reg prometheus.Registerer, log *slog.Logge
 	if strings.HasPrefix(ic.URL, "http://") && ic.Username != "" {
 		log.Warn("influxdb credentials are sent over plain http; use an https url", "url", ic.URL)
 	}
+	level := ic.GzipLevel
+	if level == 0 { // a config built without config.Default
+		level = gzip.DefaultCompression
+	}
+	zw, err := gzip.NewWriterLevel(io.Discard, level)
+	if err != nil {
+		return nil, fmt.Errorf("influxdb.gzip_level: %w", err)
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConf
 	// No Client.Timeout: each attempt carries its own deadline (influxdb.timeout).
@@ -131,7 +139,7 @@ func New(cfg *config.Config, q Queue, reg prometheus.Registerer, log *slog.Logge
 		randN:    rand.Int64N,
 		log:      log,
 		m:        m,
-		zw:       gzip.NewWriter(io.Discard),
+		zw:       zw,
 	}, nil
 }
 
