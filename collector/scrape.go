@@ -59,7 +59,7 @@ const acceptHeader = "text/plain;version=0.0.4"
 // client certificate, password and token files now, so a missing file fails
 // at start rather than at every scrape.
 func NewScraper(cfg config.Traefik) (*Scraper, error) {
-	tlsCfg, err := clientTLS(cfg.TLS)
+	tlsCfg, err := cfg.TLS.ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("traefik.tls: %w", err)
 	}
@@ -130,35 +130,6 @@ func readSecretFile(path string) (string, error) {
 		return "", fmt.Errorf("%s is empty", path)
 	}
 	return v, nil
-}
-
-func clientTLS(c config.TLS) (*tls.Config, error) {
-	t := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         c.ServerName,
-		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // the operator asked for it
-	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		t.RootCAs = x509.NewCertPool()
-		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file: no PEM certificate in %s", c.CAFile)
-		}
-	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		return nil, errors.New("cert_file and key_file go together")
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("cert_file/key_file: %w", err)
-		}
-		t.Certificates = []tls.Certificate{cert}
-	}
-	return t, nil
 }
 
 // Close releases idle connections.

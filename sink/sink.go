@@ -77,7 +77,7 @@ func New(cfg *config.Config, q Queue, reg prometheus.Registerer, log *slog.Logge
 		}
 		password = config.Secret(strings.TrimSpace(string(b)))
 	}
-	tlsConf, err := tlsConfig(ic.TLS)
+	tlsConf, err := ic.TLS.ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("influxdb.tls: %w", err)
 	}
@@ -141,36 +141,6 @@ func New(cfg *config.Config, q Queue, reg prometheus.Registerer, log *slog.Logge
 		m:        m,
 		zw:       zw,
 	}, nil
-}
-
-func tlsConfig(c config.TLS) (*tls.Config, error) {
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         c.ServerName,
-		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // the operator asked, and New logs a warning
-	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file: no PEM certificate in %s", c.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		return nil, errors.New("cert_file and key_file go together")
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // Run sends batches until ctx is done, then returns nil; the batch in flight
