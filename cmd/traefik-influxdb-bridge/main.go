@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -31,7 +32,22 @@ const (
 )
 
 func main() {
+	setDefaultGC()
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// defaultGOGC is the garbage collector's target when GOGC is not set. A
+// sidecar's memory is multiplied by the fleet and its CPU is small: at 50
+// instead of Go's 100, peak RSS at 100 services went from 34.2 to 29.9 MiB
+// with CPU per sample unchanged within noise, and a 20-service sidecar from
+// 21.0 to 18.5 MiB (BENCHMARKS.md, "Garbage collector target").
+const defaultGOGC = 50
+
+// setDefaultGC applies defaultGOGC unless the operator set GOGC.
+func setDefaultGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGOGC)
+	}
 }
 
 // run is main without the process: tests call it in-process.
