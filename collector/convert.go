@@ -513,12 +513,8 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 			c.skip(stats, r)
 			return out
 		}
-		out = append(out, c.key...)
-		out = append(out, c.fi.valKey...)
-		out = appendFloat(out, v)
-		out = append(out, c.tsText...)
 		stats.Points++
-		return out
+		return c.appendValueLine(out, v)
 	}
 
 	role := c.role(s)

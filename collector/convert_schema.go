@@ -58,12 +58,8 @@ func (c *Converter) traefik(role sampleRole, le, v float64, out []byte, stats *C
 		return out
 	}
 	// Gauge and untyped.
-	out = append(out, c.key...)
-	out = append(out, c.fi.valKey...)
-	out = appendFloat(out, v)
-	out = append(out, c.tsText...)
 	stats.Points++
-	return out
+	return c.appendValueLine(out, v)
 }
 
 // lookup finds or creates the state of the series whose key is in c.key.
@@ -210,12 +206,8 @@ func (c *Converter) telegraf(role sampleRole, b boundEntry, v float64, out []byt
 	case roleCount:
 		field = "count"
 	default:
-		out = append(out, c.key...)
-		out = append(out, c.fi.valKey...)
-		out = appendFloat(out, v)
-		out = append(out, c.tsText...)
 		stats.Points++
-		return out
+		return c.appendValueLine(out, v)
 	}
 	if c.open && string(out[c.openStart:c.openStart+c.openKeyLen]) == string(c.key) {
 		out = append(out, ',')
@@ -268,4 +260,14 @@ func (c *Converter) UnmarshalState(b []byte) error {
 	c.pending = c.pending[:0]
 	c.order, c.next, c.pos = c.order[:0], c.next[:0], 0
 	return nil
+}
+
+// appendValueLine writes the one-field line of a counter, gauge or untyped
+// sample: the series key in c.key, the family's value field, v, the
+// scrape's timestamp.
+func (c *Converter) appendValueLine(out []byte, v float64) []byte {
+	out = append(out, c.key...)
+	out = append(out, c.fi.valKey...)
+	out = appendFloat(out, v)
+	return append(out, c.tsText...)
 }
