@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -138,4 +139,51 @@ func usageOf(st *os.ProcessState) (exitUsage, error) {
 	}
 	u.CPU = u.User + u.System
 	return u, nil
+}
+
+// memTrack samples a process's memory while it runs. VmHWM says how high
+// RSS went but not of what; the largest sample says whether the peak was the
+// heap (anon) or the executable's pages (file), and when it happened.
+type memTrack struct {
+	Max     memStatus     // the sample with the largest VmRSS
+	MaxAt   time.Duration // when it was taken, from the start of tracking
+	MaxAnon int64         // largest RssAnon seen
+	MaxFile int64         // largest RssFile seen
+	Samples int
+}
+
+// trackMem samples pid every period until stop is called, and stop returns
+// what it saw. A short peak between samples is missed by the split (never
+// by VmHWM): keep period well under the time a scrape takes.
+func trackMem(pid int, period time.Duration) (stop func() memTrack) {
+	done := make(chan struct{})
+	out := make(chan memTrack, 1)
+	go func() {
+		var t memTrack
+		start := time.Now()
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			if m := procMemStatus(pid); m.RSS > 0 {
+				t.Samples++
+				if m.RSS > t.Max.RSS {
+					t.Max, t.MaxAt = m, time.Since(start)
+				}
+				t.MaxAnon = max(t.MaxAnon, m.Anon)
+				t.MaxFile = max(t.MaxFile, m.File)
+			}
+			select {
+			case <-done:
+				out <- t
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var once sync.Once
+	var res memTrack
+	return func() memTrack {
+		once.Do(func() { close(done); res = <-out })
+		return res
+	}
 }

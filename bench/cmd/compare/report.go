@@ -130,13 +130,16 @@ func printTables(w io.Writer, rows []row, sides []sidecarResult) {
 	}
 	if len(sides) > 0 {
 		fmt.Fprintf(w, "\n### As a sidecar\n\n")
-		fmt.Fprintln(w, "| tool | services | interval | scrapes | window | CPU in window | share of one core | RSS MiB (anon + file) | peak RSS MiB | lines received |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "| tool | services | interval | scrapes | window | CPU in window | share of one core | RSS MiB (anon + file) | peak RSS MiB | largest sample MiB (anon + file), at | lines received |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, side := range sides {
-			fmt.Fprintf(w, "| %s | %d | %s | %d | %s | %s | %.3f %% | %.1f (%.1f + %.1f) | %.1f | %d |\n",
+			fmt.Fprintf(w, "| %s | %d | %s | %d | %s | %s | %.3f %% | %.1f (%.1f + %.1f) | %.1f | %.1f (%.1f + %.1f), %s | %d |\n",
 				side.Tool, side.Services, side.Interval, side.Scrapes, side.Window.Round(time.Second), fmtDur(side.WindowCPU),
-				100*side.coreShare(), mib(side.RSS), mib(side.RSSAnon), mib(side.RSSFile), mib(side.PeakRSS), side.Writes.Lines)
+				100*side.coreShare(), mib(side.RSS), mib(side.RSSAnon), mib(side.RSSFile), mib(side.PeakRSS),
+				mib(side.Mem.Max.RSS), mib(side.Mem.Max.Anon), mib(side.Mem.Max.File), side.Mem.MaxAt.Round(100*time.Millisecond),
+				side.Writes.Lines)
 		}
+		fmt.Fprintln(w, "\nPeak RSS is the kernel's VmHWM; the largest sample is /proc/PID/status read every 10 ms, to say of what the peak was and when (from the start).")
 	}
 }
 

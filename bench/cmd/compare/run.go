@@ -309,6 +309,7 @@ type sidecarResult struct {
 	RSS, PeakRSS int64         // VmRSS and VmHWM just before stopping
 	RSSAnon      int64         // of RSS: anonymous memory (Go heap, stacks)
 	RSSFile      int64         // of RSS: file pages (the executable's code and data)
+	Mem          memTrack      // RSS sampled every 10 ms: the split at the peak
 	Usage        exitUsage
 	Writes       writeCounts
 }
@@ -354,6 +355,8 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 	}
 	pid := cmd.Process.Pid
 	h.pages.setCPU(func() time.Duration { return procCPU(pid) })
+	stopMem := trackMem(pid, 10*time.Millisecond)
+	defer stopMem()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
@@ -366,6 +369,7 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 		return res, fmt.Errorf("%s exited early (%v); see %s", t.Name, err, logf.Name())
 	case <-time.After(d):
 	}
+	res.Mem = stopMem()
 	m := procMemStatus(pid)
 	res.RSS, res.PeakRSS, res.RSSAnon, res.RSSFile = m.RSS, m.HWM, m.Anon, m.File
 	if !t.isTelegraf() {
