@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package dnstest
+
+import "syscall"
+
+func setPdeathsig(*syscall.SysProcAttr) {}
