@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Installs what the test suites need on a Debian machine: influxd (Debian's
-# package influxdb, 1.6.x). The suites start their own influxd on free
-# loopback ports; the packaged service is not used. Idempotent; needs root.
+# package influxdb, 1.6.x) and dnsmasq (dnsmasq-base: the binary without the
+# service). The suites start their own influxd and dnsmasq on free loopback
+# ports; the packaged services are not used. Idempotent; needs root.
 set -euo pipefail
 
-# influxd for the suites; openssl for the docker-compose example's setup.sh,
-# which the deployment tests run.
+# influxd for the suites; dnsmasq for the collector's dns+http:// test, which
+# looks in /usr/sbin too, off a non-root PATH; openssl for the docker-compose
+# example's setup.sh, which the deployment tests run.
+dnsmasq_bin() { command -v dnsmasq 2>/dev/null || { [ -x /usr/sbin/dnsmasq ] && echo /usr/sbin/dnsmasq; }; }
 missing=()
 command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
+dnsmasq_bin >/dev/null || missing+=(dnsmasq-base)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -eq 0 ]; then
-	echo "install-test-deps: influxd present: $(command -v influxd); openssl present"
+	echo "install-test-deps: influxd present: $(command -v influxd); dnsmasq present: $(dnsmasq_bin); openssl present"
 	exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -32,3 +36,4 @@ fi
 apt-get install -y --no-install-recommends "${missing[@]}"
 if [ -n "$created_policy" ]; then rm -f "$policy"; fi
 command -v influxd
+dnsmasq_bin
