@@ -3,6 +3,7 @@ module github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/bench
 go 1.26.0
 
 require (
+	github.com/klauspost/compress v1.20.4
 	github.com/stretchr/testify v1.12.1
 	github.com/traefik-influxdb-bridge/traefik-influxdb-bridge v0.0.0
 )

@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
 )

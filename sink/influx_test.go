@@ -58,14 +58,18 @@ func flushFor(h *harness, d time.Duration) error {
 
 func TestWriteAndReadBack(t *testing.T) {
 	srv := influxtest.Start(t)
+	// Each end of influxdb.gzip_level's range, as the fast levels and 7-9
+	// take different paths through the compressor.
 	tests := []struct {
-		name string
-		gzip bool
-	}{{"gzip", true}, {"plain", false}}
+		name  string
+		gzip  bool
+		level int
+	}{{"gzip", true, 6}, {"gzip level 1", true, 1}, {"gzip level 9", true, 9}, {"plain", false, 6}}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := realConfig(srv)
 			cfg.InfluxDB.Gzip = tt.gzip
+			cfg.InfluxDB.GzipLevel = tt.level
 			cfg.Batch.MaxLines = 2 // one batch per record: records are not split
 			h := newHarness(t, cfg)
 			ts := 1700000000 + i*100

@@ -8,7 +8,6 @@ package sink
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -25,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
@@ -89,7 +89,9 @@ func New(cfg *config.Config, q Queue, reg prometheus.Registerer, log *slog.Logge
 	}
 	level := ic.GzipLevel
 	if level == 0 { // a config built without config.Default
-		level = gzip.DefaultCompression
+		// 6, config.Default's: not gzip.DefaultCompression, which this
+		// package takes as 5.
+		level = 6
 	}
 	zw, err := gzip.NewWriterLevel(io.Discard, level)
 	if err != nil {
