@@ -1,7 +1,8 @@
 // Package sink writes buffered line protocol to InfluxDB 1.x. It promises
 // that a line leaves the buffer only once InfluxDB has answered for it: written,
 // or refused for good (a partial write, a batch that does not parse, a single
-// line over the server's body limit), each refusal counted and logged. Every
+// line over the server's body limit), each refusal counted and logged (the
+// same refusal at most once a minute, with how many were not). Every
 // other failure (network, timeout, 401/403, 404, 429, 5xx) keeps the data and
 // retries with backoff; only a full buffer loses data, oldest first, counted.
 package sink
@@ -20,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +53,7 @@ type Sink struct {
 	randN    func(int64) int64
 	log      *slog.Logger
 	m        *metrics
+	refusals refusalLog
 
 	sendMu sync.Mutex // one sender at a time: Run or Flush
 	gzBuf  bytes.Buffer
@@ -142,6 +145,7 @@ func New(cfg *config.Config, q Queue, reg prometheus.Registerer, log *slog.Logge
 		log:      log,
 		m:        m,
 		zw:       zw,
+		refusals: refusalLog{now: time.Now},
 	}, nil
 }
 
@@ -230,18 +234,24 @@ func (s *Sink) send(ctx context.Context, data []byte, lines int) error {
 			s.m.written.Add(float64(lines - partial.Dropped))
 			s.m.queueAndDrops.drop(ReasonPartialWrite, partial.Dropped)
 			s.setUp()
-			s.log.Warn("influxdb dropped part of a batch; the rest is written", "dropped", partial.Dropped, "lines", lines, "answer", truncate(partial.Message, 512))
+			if note, ok := s.refusals.allow("partial", partial.Message); ok {
+				s.log.Warn("influxdb dropped part of a batch; the rest is written"+note, "dropped", partial.Dropped, "lines", lines, "answer", truncate(partial.Message, 512))
+			}
 			return nil
 		case errors.As(err, &rejected):
 			s.m.queueAndDrops.drop(ReasonRejected, lines)
 			s.setUp()
-			s.log.Warn("influxdb rejected a batch; dropped", "lines", lines, "answer", truncate(rejected.Message, 512), "sample", firstLine(data))
+			if note, ok := s.refusals.allow("rejected", rejected.Message); ok {
+				s.log.Warn("influxdb rejected a batch; dropped"+note, "lines", lines, "answer", truncate(rejected.Message, 512), "sample", firstLine(data))
+			}
 			return nil
 		case errors.As(err, &tooLarge):
 			s.setUp()
 			if lines <= 1 {
 				s.m.queueAndDrops.drop(ReasonTooLarge, lines)
-				s.log.Warn("a single line is over influxdb's max-body-size; dropped", "bytes", len(data), "sample", firstLine(data))
+				if note, ok := s.refusals.allow("too large", ""); ok {
+					s.log.Warn("a single line is over influxdb's max-body-size; dropped"+note, "bytes", len(data), "sample", firstLine(data))
+				}
 				return nil
 			}
 			// If ctx ends between the halves, the whole batch stays queued
@@ -294,6 +304,68 @@ func splitLines(data []byte, lines int) ([]byte, int) {
 		return data[:i+1], 1
 	}
 	return data[:off], n
+}
+
+// refusalEvery is the least time between two warnings for the same refusal.
+// A field type conflict comes back with every scrape until someone changes
+// the schema or the data; one warning a minute says as much as one a batch.
+const refusalEvery = time.Minute
+
+// maxRefusals bounds the refusals remembered; past it the oldest are
+// forgotten, and a forgotten refusal warns again at its next occurrence.
+const maxRefusals = 64
+
+// refusalLog decides which refusals of lines are worth a warning: a refusal
+// not seen before at once, the same again at most once per refusalEvery,
+// saying how many were left out. Every dropped point is counted in the
+// metrics whether or not it is logged.
+type refusalLog struct {
+	now  func() time.Time
+	seen map[string]*refusal // by kind and answer; used under sendMu
+}
+
+type refusal struct {
+	logged  time.Time // when it was last logged
+	skipped int       // occurrences since, not logged
+}
+
+// The parts of InfluxDB's answers that change from one batch to the next
+// for the same cause: the count of dropped lines and the lines quoted.
+var (
+	droppedCountRE = regexp.MustCompile(`dropped=\d+`)
+	quotedLineRE   = regexp.MustCompile(`(?m)unable to parse '.*': `)
+)
+
+// allow says whether a refusal of this kind with this answer is to be logged
+// now, and if so a note for the message on how many like it were not.
+func (r *refusalLog) allow(kind, answer string) (note string, ok bool) {
+	key := kind + "\x00" + quotedLineRE.ReplaceAllLiteralString(droppedCountRE.ReplaceAllLiteralString(answer, "dropped=N"), "unable to parse '…': ")
+	now := r.now()
+	if prev := r.seen[key]; prev != nil {
+		if now.Sub(prev.logged) < refusalEvery {
+			prev.skipped++
+			return "", false
+		}
+		if prev.skipped > 0 {
+			note = fmt.Sprintf(" (%d more since %s)", prev.skipped, prev.logged.Format(time.TimeOnly))
+		}
+		prev.logged, prev.skipped = now, 0
+		return note, true
+	}
+	if r.seen == nil {
+		r.seen = make(map[string]*refusal)
+	}
+	if len(r.seen) >= maxRefusals {
+		oldest := ""
+		for k, v := range r.seen {
+			if oldest == "" || v.logged.Before(r.seen[oldest].logged) {
+				oldest = k
+			}
+		}
+		delete(r.seen, oldest)
+	}
+	r.seen[key] = &refusal{logged: now}
+	return "", true
 }
 
 func firstLine(data []byte) string {
