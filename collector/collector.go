@@ -87,6 +87,8 @@ type target struct {
 	// written when it changes.
 	bad       string
 	appendBad bool
+	// overLimit is set while scrapes have series over traefik.max_series.
+	overLimit bool
 	// seen is when a dns+ resolution last returned this address.
 	seen time.Time
 	// stateKey names the converter state in the StateStore; state is the
@@ -186,6 +188,7 @@ func (c *Collector) newTarget(rawURL, instance string) (*target, error) {
 		Include:   c.cfg.Metrics.Include,
 		Exclude:   c.cfg.Metrics.Exclude,
 		SeriesTTL: c.cfg.Traefik.SeriesTTL,
+		MaxSeries: c.cfg.Traefik.MaxSeries,
 	})
 	if err != nil {
 		return nil, err
@@ -473,6 +476,14 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 	}
 	if st.EmptyLabels > 0 {
 		t.m.emptyLabels.Add(float64(st.EmptyLabels))
+	}
+	if n := st.Skipped[SkipSeriesLimit]; n > 0 && !t.overLimit {
+		t.overLimit = true
+		c.log.Warn("the target has more series than traefik.max_series: samples of the series over it are not written (counted in traefik_influxdb_bridge_samples_skipped_total{reason=\"series_limit\"}); raise traefik.max_series or leave families out with metrics.exclude",
+			"target", t.label, "max_series", c.cfg.Traefik.MaxSeries, "samples_skipped", n)
+	} else if n == 0 && t.overLimit && convErr == nil {
+		t.overLimit = false
+		c.log.Info("the target's series fit in traefik.max_series again", "target", t.label, "max_series", c.cfg.Traefik.MaxSeries)
 	}
 	// Lines converted before a parse error, or before the body broke off
 	// (too large, timed out, connection lost), are good and their counters

@@ -542,3 +542,27 @@ func TestCollectorStreamTooLarge(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("traefik.g,host=test,i=%06d value=1 1700000000", i), l)
 	}
 }
+
+// TestCollectorMaxSeries runs a target over traefik.max_series: the series
+// over it are counted every scrape, logged once when it starts and once
+// when it ends.
+func TestCollectorMaxSeries(t *testing.T) {
+	page := func(v int, names ...string) string {
+		return strings.NewReplacer("# TYPE c ", "# TYPE traefik_c ", "\nc_total", "\ntraefik_c_total").Replace(counterPage(v, names...))
+	}
+	over := page(1, "a", "b", "c")
+	srv := pageServer(t, over, over, over, page(2, "a", "b"))
+	cfg := testConfig(srv.URL + "/metrics")
+	cfg.Traefik.MaxSeries = 2
+	rec := &appendRecorder{}
+	c, logs := newTestCollector(t, cfg, rec)
+	for i := range 4 {
+		tick(c, t0.Add(time.Duration(i)*10*time.Second))
+	}
+	tg := c.sources[0].targets[srv.URL+"/metrics"]
+	require.Equal(t, 3.0, counterValue(t, tg.m.skipped[SkipSeriesLimit]))
+	require.Equal(t, 1, strings.Count(logs.String(), "more series than traefik.max_series"), logs.String())
+	require.Equal(t, 1, strings.Count(logs.String(), "fit in traefik.max_series again"), logs.String())
+	all, _, _ := rec.take()
+	require.NotContains(t, all, "s=c")
+}

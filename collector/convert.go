@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"net/url"
@@ -48,6 +49,10 @@ type ConvertOptions struct {
 	// SeriesTTL is how long the traefik schema remembers a series that is
 	// no longer on the page; 0 remembers it forever.
 	SeriesTTL time.Duration
+	// MaxSeries bounds the series the traefik schema remembers (0: no
+	// bound). A sample of a series that would go over it is skipped and
+	// counted as SkipSeriesLimit, until series expire (SeriesTTL).
+	MaxSeries int
 }
 
 // SkipReason says why a sample was not written.
@@ -58,10 +63,11 @@ const (
 	SkipNaN          SkipReason = iota // value is NaN
 	SkipInf                            // value is ±Inf
 	SkipInvalidLabel                   // a label cannot be written: control character, trailing backslash, bad UTF-8, duplicate name, bad or empty le/quantile
+	SkipSeriesLimit                    // a new series of the traefik schema over MaxSeries
 	NumSkipReasons
 )
 
-var skipReasonNames = [NumSkipReasons]string{"nan", "inf", "invalid_label"}
+var skipReasonNames = [NumSkipReasons]string{"nan", "inf", "invalid_label", "series_limit"}
 
 func (r SkipReason) String() string {
 	if r < 0 || r >= NumSkipReasons {
@@ -168,6 +174,7 @@ type Converter struct {
 	include []string
 	exclude []string
 	ttl     int64
+	max     int
 	st      *state
 
 	// One scrape.
@@ -182,20 +189,24 @@ type Converter struct {
 	fi   *familyInfo
 	fams map[string]*familyInfo
 
-	labels  []label
-	empty   int // labels with empty values left out in this scrape
-	key     []byte
-	pending []*series
-	last    *series
-	// order is the stateful series in the order the previous scrape met
-	// them, next those of this scrape; pos is where this scrape is in order.
-	order, next []*series
-	pos         int
-	bounds      []boundEntry
-	deltas      []float64
-	// lastBounds is the bucket bounds of the last histogram series
-	// written, which the next one shares when its own are the same.
-	lastBounds []float64
+	labels []label
+	empty  int // labels with empty values left out in this scrape
+	key    []byte
+	// skey is the state's key of the series in key (see state), and
+	// names the state's index of the label names last seen, by position.
+	skey  []byte
+	names []nameRef
+	// lastID is the slot last looked up, expect the one after it: pages
+	// list their series in the same order every time, so it is tried
+	// before hashing the key.
+	lastID, expect int32
+	// pending is the histogram and summary series of the current family,
+	// written at its end; pendKeys holds their line-protocol keys.
+	pending  []pendingSeries
+	pendKeys []byte
+	famGen   uint32
+	bounds   []boundEntry
+	deltas   []float64
 
 	// Telegraf: the line being built from a histogram or summary series.
 	openStart, openKeyLen int
@@ -212,7 +223,7 @@ const processStartFamily = "process_start_time_seconds"
 
 // NewConverter checks opts and returns a Converter with no history.
 func NewConverter(opts ConvertOptions) (*Converter, error) {
-	c := &Converter{st: newState(), fams: make(map[string]*familyInfo)}
+	c := &Converter{st: newState(), fams: make(map[string]*familyInfo), lastID: -1, famGen: 1}
 	switch opts.Schema {
 	case config.SchemaTraefik:
 		c.schema = schemaTraefik
@@ -233,6 +244,10 @@ func NewConverter(opts ConvertOptions) (*Converter, error) {
 		return nil, fmt.Errorf("series TTL: must not be negative, got %s", opts.SeriesTTL)
 	}
 	c.ttl = int64(opts.SeriesTTL)
+	if opts.MaxSeries < 0 {
+		return nil, fmt.Errorf("max series: must not be negative, got %d", opts.MaxSeries)
+	}
+	c.max = opts.MaxSeries
 	for _, list := range [][]string{opts.Include, opts.Exclude} {
 		for _, p := range list {
 			if _, err := path.Match(p, ""); err != nil {
@@ -304,7 +319,7 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 	c.restarted = false
 	c.fam = c.fam[:0]
 	c.fi = nil
-	c.last = nil
+	c.lastID, c.expect = -1, 0
 	c.open = false
 	c.empty = 0
 	c.flushNext = c.flushEvery
@@ -336,11 +351,7 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 	err := src.Err()
 	if err != nil {
 		// Series cut by the error: neither written nor remembered.
-		for _, se := range c.pending {
-			se.h.pending = false
-			se.h.gen = 0
-		}
-		c.pending = c.pending[:0]
+		c.endPending()
 		out = c.closeOpen(out)
 	} else {
 		out = c.endFamily(out, &stats)
@@ -348,10 +359,16 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 	}
 	c.st.lastTS = tsUnits
 	stats.EmptyLabels = c.empty
-	c.order, c.next, c.pos = c.next, c.order[:0], 0
+	moved := false
 	if c.ttl > 0 && c.now-c.st.lastSweep >= c.ttl/4 {
-		c.st.expire(c.now - c.ttl)
+		_, moved = c.st.expire(c.now - c.ttl)
 		c.st.lastSweep = c.now
+	} else if c.st.wasteful() {
+		c.st.compact(math.MinInt64)
+		moved = true
+	}
+	if moved {
+		c.stateReplaced()
 	}
 	if err != nil {
 		return out, stats, fmt.Errorf("convert: %w", err)
@@ -393,6 +410,15 @@ type familyInfo struct {
 	// counter family declared without _total, as OpenMetrics does.
 	meas, measTotal []byte
 	valKey          []byte // " value=", " count=" ...: the field of a plain sample
+	// measID and measTotalID are the state's index of meas and measTotal
+	// (traefik schema, counter, histogram and summary families).
+	measID, measTotalID uint32
+}
+
+// nameRef is a label name and its index in the state's names.
+type nameRef struct {
+	name string
+	id   uint32
 }
 
 // maxFamilies bounds the family cache against pages that invent names.
@@ -413,8 +439,12 @@ func (c *Converter) startFamily(s *Sample) {
 		if s.Type == Counter {
 			fi.measTotal, _ = appendEscaped(nil, []byte(traefikMeasurement(name+"_total")), &measClass)
 			fi.valKey = []byte(" count=")
+			fi.measTotalID = c.st.intern(fi.measTotal)
 		} else {
 			fi.valKey = []byte(" value=")
+		}
+		if s.Type == Counter || s.Type == Histogram || s.Type == Summary {
+			fi.measID = c.st.intern(fi.meas)
 		}
 	case schemaTelegraf:
 		fi.meas, _ = appendEscaped(nil, s.Family, &measClass)
@@ -509,7 +539,7 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 	}
 	if c.schema == schemaPrometheus {
 		c.key, _ = appendEscaped(c.key[:0], s.Name, &measClass)
-		if _, r := c.appendTags(s.Labels, ""); r >= 0 {
+		if _, r := c.appendTags(s.Labels, "", false); r >= 0 {
 			c.skip(stats, r)
 			return out
 		}
@@ -529,12 +559,21 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 		role = roleQuantile
 		drop = "quantile"
 	}
-	if c.schema == schemaTraefik && c.fi.typ == Counter && len(s.Name) > len(s.Family) {
+	total := c.schema == schemaTraefik && c.fi.typ == Counter && len(s.Name) > len(s.Family)
+	if total {
 		c.key = append(c.key[:0], c.fi.measTotal...)
 	} else {
 		c.key = append(c.key[:0], c.fi.meas...)
 	}
-	dropped, r := c.appendTags(s.Labels, drop)
+	stateful := c.schema == schemaTraefik && c.fi.typ != Gauge && c.fi.typ != Untyped
+	if stateful {
+		id := c.fi.measID
+		if total {
+			id = c.fi.measTotalID
+		}
+		c.skey = binary.AppendUvarint(c.skey[:0], uint64(id))
+	}
+	dropped, r := c.appendTags(s.Labels, drop, stateful)
 	if r >= 0 {
 		c.skip(stats, r)
 		return out
@@ -555,9 +594,10 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 
 // appendTags appends the sorted tag set of labels and the static tags to
 // c.key, leaving out the label named drop, whose value it returns, and
-// labels with an empty value, which it counts. The reason is -1 when the
-// tags could be written.
-func (c *Converter) appendTags(labels []Label, drop string) (dropped []byte, reason SkipReason) {
+// labels with an empty value, which it counts; with stateful, it also
+// appends the labels to the state's key in c.skey. The reason is -1 when
+// the tags could be written.
+func (c *Converter) appendTags(labels []Label, drop string, stateful bool) (dropped []byte, reason SkipReason) {
 	ls := c.labels[:0]
 	sorted := true
 	empty := 0
@@ -598,7 +638,8 @@ func (c *Converter) appendTags(labels []Label, drop string) (dropped []byte, rea
 	key := c.key
 	i := 0
 	var ok1, ok2 bool
-	for _, l := range ls {
+	for j := range ls {
+		l := &ls[j]
 		for i < len(st) && string(st[i].key) < string(l.name) {
 			key = append(key, st[i].text...)
 			i++
@@ -614,6 +655,11 @@ func (c *Converter) appendTags(labels []Label, drop string) (dropped []byte, rea
 			c.key = key
 			return nil, SkipInvalidLabel
 		}
+		if stateful {
+			c.skey = binary.AppendUvarint(c.skey, uint64(c.nameID(j, l.name)))
+			c.skey = binary.AppendUvarint(c.skey, uint64(len(l.value)))
+			c.skey = append(c.skey, l.value...)
+		}
 	}
 	for ; i < len(st); i++ {
 		key = append(key, st[i].text...)
@@ -621,6 +667,29 @@ func (c *Converter) appendTags(labels []Label, drop string) (dropped []byte, rea
 	c.key = key
 	c.empty += empty
 	return dropped, -1
+}
+
+// nameID returns the state's index of name, the label at position i of
+// the series: positions keep their names from one series to the next.
+func (c *Converter) nameID(i int, name []byte) uint32 {
+	if i < len(c.names) && c.names[i].name == string(name) {
+		return c.names[i].id
+	}
+	n := c.st.intern(name)
+	if i >= len(c.names) {
+		c.names = append(c.names, make([]nameRef, i+1-len(c.names))...)
+	}
+	c.names[i] = nameRef{c.st.names[n], n}
+	return n
+}
+
+// stateReplaced forgets what refers to the state's indices, after the
+// state was replaced or compacted.
+func (c *Converter) stateReplaced() {
+	clear(c.fams)
+	c.names = c.names[:0]
+	c.lastID, c.expect = -1, 0
+	c.endPending()
 }
 
 // bound parses an le or quantile label value, remembering the last few so
@@ -646,10 +715,22 @@ func (c *Converter) bound(raw []byte) (boundEntry, bool) {
 // endFamily writes what waited for the end of the family.
 func (c *Converter) endFamily(out []byte, stats *ConvertStats) []byte {
 	out = c.closeOpen(out)
-	for _, se := range c.pending {
-		se.h.pending = false
-		out = c.flush(se, out, stats)
+	for i := range c.pending {
+		out = c.flush(&c.pending[i], out, stats)
 	}
-	c.pending = c.pending[:0]
+	c.endPending()
 	return out
+}
+
+// endPending empties the pending list, unwritten or written.
+func (c *Converter) endPending() {
+	c.pending = c.pending[:0]
+	c.pendKeys = c.pendKeys[:0]
+	c.famGen++
+	if c.famGen >= 1<<31 {
+		for i := range c.st.hists {
+			c.st.hists[i].gen = 0
+		}
+		c.famGen = 1
+	}
 }

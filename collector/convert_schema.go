@@ -16,7 +16,12 @@ var histogramQuantiles = [...]struct {
 func (c *Converter) traefik(role sampleRole, le, v float64, out []byte, stats *ConvertStats) []byte {
 	switch c.fi.typ {
 	case Counter:
-		se := c.lookup(Counter)
+		id := c.lookup(Counter)
+		if id < 0 {
+			c.skip(stats, SkipSeriesLimit)
+			return out
+		}
+		se := &c.st.slots[id]
 		se.seen = c.now
 		prev := se.count
 		se.count = v
@@ -37,23 +42,33 @@ func (c *Converter) traefik(role sampleRole, le, v float64, out []byte, stats *C
 		stats.Points++
 		return out
 	case Histogram, Summary:
-		se := c.lookup(c.fi.typ)
-		h := se.hist(c.gen, c.now)
-		if !h.pending {
-			h.pending = true
-			c.pending = append(c.pending, se)
+		id := c.lookup(c.fi.typ)
+		if id < 0 {
+			c.skip(stats, SkipSeriesLimit)
+			return out
 		}
-		cur := &h.cur
+		p := c.pendingFor(id)
 		switch role {
 		case roleBucket:
-			h.addBucket(le, v)
+			p.les = append(p.les, le)
+			p.buckets = append(p.buckets, v)
 		case roleQuantile:
-			x := cur.extra()
-			x.quantiles = append(x.quantiles, quantileValue{le, v})
+			p.quantiles = append(p.quantiles, quantileValue{le, v})
 		case roleSum:
-			cur.sum, cur.hasSum = v, true
+			p.sum, p.hasSum = v, true
 		case roleCount:
-			cur.count, cur.hasCount = v, true
+			p.count, p.hasCount = v, true
+		}
+		if p.hasSum && p.hasCount && p == &c.pending[len(c.pending)-1] {
+			// _sum and _count close a series on every page we know of
+			// (text format and OpenMetrics): write it now rather than
+			// at the end of its family, so that the family's series are
+			// not all held at once. Were more of its samples to follow,
+			// they would make a second line.
+			out = c.flush(p, out, stats)
+			c.st.hists[c.st.slots[id].hist].gen = 0
+			c.pendKeys = c.pendKeys[:p.keyOff]
+			c.pending = c.pending[:len(c.pending)-1]
 		}
 		return out
 	}
@@ -62,71 +77,111 @@ func (c *Converter) traefik(role sampleRole, le, v float64, out []byte, stats *C
 	return c.appendValueLine(out, v)
 }
 
-// lookup finds or creates the state of the series whose key is in c.key.
-// Pages list their series in the same order every time, so the series
-// after the previous one found is tried before the map: a comparison of
-// keys instead of hashing them and a random walk through a large map.
-func (c *Converter) lookup(kind FamilyType) *series {
-	if c.last != nil && c.last.key == string(c.key) {
-		return c.last
-	}
-	var se *series
-	if c.pos < len(c.order) && c.order[c.pos].key == string(c.key) && !c.order[c.pos].dead {
-		se = c.order[c.pos]
-		c.pos++
-	} else if se = c.st.series[string(c.key)]; se != nil {
-		if int(se.idx) < len(c.order) && c.order[se.idx] == se {
-			c.pos = int(se.idx) + 1 // back in step with the previous scrape
+// lookup finds or creates the state's slot of the series whose key is in
+// c.skey, and returns -1 when it would be one series over MaxSeries. Pages
+// list their series in the same order every time, and slots are in the
+// order series were first met, so the slot after the previous one found is
+// tried before hashing the key.
+func (c *Converter) lookup(kind FamilyType) int32 {
+	st := c.st
+	var id int32
+	switch {
+	case c.lastID >= 0 && string(st.key(c.lastID)) == string(c.skey):
+		id = c.lastID
+	case int(c.expect) < len(st.slots) && string(st.key(c.expect)) == string(c.skey):
+		id = c.expect
+		c.expect++
+	default:
+		if id = st.find(c.skey); id >= 0 {
+			c.expect = id + 1
+			break
+		}
+		if c.max > 0 && len(st.slots) >= c.max {
+			return -1
+		}
+		// A new series; the next one is likely where the page was.
+		if id = st.add(c.skey, kind); id < 0 {
+			return -1
 		}
 	}
-	switch {
-	case se == nil:
-		se = &series{key: string(c.key), kind: kind}
-		c.st.series[se.key] = se
-		c.st.sorted = nil
-	case se.kind != kind:
+	if st.slots[id].kind != kind {
 		// The family changed type: start the series afresh.
-		*se = series{key: se.key, kind: kind}
+		st.setKind(id, kind)
 	}
-	se.idx = int32(len(c.next))
-	c.next = append(c.next, se)
-	c.last = se
-	return se
+	c.lastID = id
+	return id
+}
+
+// pendingSeries is a histogram or summary series' samples in one scrape,
+// written at the end of its family.
+type pendingSeries struct {
+	id               int32
+	keyOff, keyLen   int
+	count, sum       float64
+	hasCount, hasSum bool
+	les, buckets     []float64
+	quantiles        []quantileValue
+}
+
+type quantileValue struct {
+	q, v float64
+}
+
+// pendingFor returns the pending entry of slot id, making it on the
+// series' first sample in its family.
+func (c *Converter) pendingFor(id int32) *pendingSeries {
+	se := &c.st.slots[id]
+	se.seen = c.now
+	h := &c.st.hists[se.hist]
+	if h.gen == c.famGen && int(h.pend) < len(c.pending) && c.pending[h.pend].id == id {
+		return &c.pending[h.pend]
+	}
+	h.gen, h.pend = c.famGen, int32(len(c.pending))
+	if len(c.pending) < cap(c.pending) {
+		c.pending = c.pending[:len(c.pending)+1]
+	} else {
+		c.pending = append(c.pending, pendingSeries{})
+	}
+	p := &c.pending[len(c.pending)-1]
+	p.id = id
+	p.count, p.sum, p.hasCount, p.hasSum = 0, 0, false, false
+	p.les, p.buckets, p.quantiles = p.les[:0], p.buckets[:0], p.quantiles[:0]
+	p.keyOff, p.keyLen = len(c.pendKeys), len(c.key)
+	c.pendKeys = append(c.pendKeys, c.key...)
+	return p
 }
 
 // flush writes a histogram or summary series at the end of its family and
 // remembers its values for the next scrape.
-func (c *Converter) flush(se *series, out []byte, stats *ConvertStats) []byte {
-	h := se.h
-	cur := &h.cur
+func (c *Converter) flush(p *pendingSeries, out []byte, stats *ConvertStats) []byte {
+	st := c.st
+	se := &st.slots[p.id]
+	h := &st.hists[se.hist]
+	key := c.pendKeys[p.keyOff : p.keyOff+p.keyLen]
 	if se.kind == Summary {
-		reset := c.restarted || cur.count < se.count
+		reset := c.restarted || p.count < se.count
 		prevCount, prevSum := se.count, h.sum
 		if reset {
 			prevCount, prevSum = 0, 0
 		}
-		dc, ds := cur.count-prevCount, cur.sum-prevSum
-		se.count = cur.count
-		if cur.hasSum {
-			h.sum = cur.sum
+		dc, ds := p.count-prevCount, p.sum-prevSum
+		se.count = p.count
+		if p.hasSum {
+			h.sum = p.sum
 		}
-		if c.baseline || !cur.hasCount || dc <= 0 {
+		if c.baseline || !p.hasCount || dc <= 0 {
 			return out
 		}
-		out = append(out, se.key...)
+		out = append(out, key...)
 		out = append(out, " count="...)
 		out = appendFloat(out, dc)
-		var qs []quantileValue
-		if cur.x != nil {
-			qs = cur.x.quantiles
-		}
-		for _, q := range qs {
+		for _, q := range p.quantiles {
 			out = append(out, ",p"...)
 			out = strconv.AppendFloat(out, math.Round(q.q*100*1e6)/1e6, 'f', -1, 64)
 			out = append(out, '=')
 			out = appendFloat(out, q.v)
 		}
-		if cur.hasSum {
+		if p.hasSum {
 			out = append(out, ",sum="...)
 			out = appendFloat(out, ds)
 		}
@@ -135,28 +190,37 @@ func (c *Converter) flush(se *series, out []byte, stats *ConvertStats) []byte {
 		return out
 	}
 
-	changed := h.layoutChanged(c.lastBounds)
-	c.lastBounds = h.bounds
-	n := len(h.bounds)
-	hasInf := n > 0 && math.IsInf(h.bounds[n-1], 1)
-	if !cur.hasCount && hasInf {
-		cur.count = cur.buckets[n-1]
+	// Pages list buckets in ascending order; sort them if not.
+	les, cur := p.les, p.buckets
+	for i := 1; i < len(les); i++ {
+		for j := i; j > 0 && les[j] < les[j-1]; j-- {
+			les[j], les[j-1] = les[j-1], les[j]
+			cur[j], cur[j-1] = cur[j-1], cur[j]
+		}
 	}
-	reset := changed || c.restarted || cur.count < se.count
+	changed := st.setLayout(h, les)
+	bounds, prevBuckets := st.histVals(h)
+	n := len(bounds)
+	hasInf := n > 0 && math.IsInf(bounds[n-1], 1)
+	count := p.count
+	if !p.hasCount && hasInf {
+		count = cur[n-1]
+	}
+	reset := changed || c.restarted || count < se.count
 	for i := 0; i < n && !reset; i++ {
-		reset = cur.buckets[i] < h.buckets[i]
+		reset = cur[i] < prevBuckets[i]
 	}
 	prevCount, prevSum := se.count, h.sum
 	if reset {
 		prevCount, prevSum = 0, 0
 	}
-	dc, ds := cur.count-prevCount, cur.sum-prevSum
+	dc, ds := count-prevCount, p.sum-prevSum
 	// Bucket increases, kept non-decreasing as histogram_quantile does.
 	d := c.deltas[:0]
 	for i := 0; i < n; i++ {
-		x := cur.buckets[i]
+		x := cur[i]
 		if !reset {
-			x -= h.buckets[i]
+			x -= prevBuckets[i]
 		}
 		if i > 0 && x < d[i-1] {
 			x = d[i-1]
@@ -164,26 +228,26 @@ func (c *Converter) flush(se *series, out []byte, stats *ConvertStats) []byte {
 		d = append(d, max(x, 0))
 	}
 	c.deltas = d
-	se.count = cur.count
-	if cur.hasSum {
-		h.sum = cur.sum
+	se.count = count
+	if p.hasSum {
+		h.sum = p.sum
 	}
-	copy(h.buckets, cur.buckets)
+	copy(prevBuckets, cur)
 	if c.baseline || dc <= 0 {
 		return out
 	}
-	out = append(out, se.key...)
+	out = append(out, key...)
 	out = append(out, " count="...)
 	out = appendFloat(out, dc)
 	if hasInf && d[n-1] > 0 {
 		for _, hq := range histogramQuantiles {
-			if v := bucketQuantile(hq.q, h.bounds, d); !math.IsNaN(v) {
+			if v := bucketQuantile(hq.q, bounds, d); !math.IsNaN(v) {
 				out = append(out, hq.field...)
 				out = appendFloat(out, v)
 			}
 		}
 	}
-	if cur.hasSum {
+	if p.hasSum {
 		out = append(out, ",sum="...)
 		out = appendFloat(out, ds)
 	}
@@ -246,7 +310,7 @@ func (c *Converter) appendState(b []byte) []byte {
 }
 
 // stateSeries is the number of series the converter remembers.
-func (c *Converter) stateSeries() int { return len(c.st.series) }
+func (c *Converter) stateSeries() int { return len(c.st.slots) }
 
 // UnmarshalState replaces the converter's memory with a MarshalState
 // result. On error the converter keeps its memory.
@@ -256,9 +320,7 @@ func (c *Converter) UnmarshalState(b []byte) error {
 		return err
 	}
 	c.st = st
-	c.last = nil
-	c.pending = c.pending[:0]
-	c.order, c.next, c.pos = c.order[:0], c.next[:0], 0
+	c.stateReplaced()
 	return nil
 }
 

@@ -241,7 +241,7 @@ func cloneConverter(t *testing.T, c *Converter) *Converter {
 	d.fams = map[string]*familyInfo{}
 	d.fam, d.tsText = nil, nil
 	d.st = nil
-	d.pending, d.order, d.next, d.labels, d.key, d.bounds, d.deltas = nil, nil, nil, nil, nil, nil, nil
+	d.pending, d.pendKeys, d.labels, d.key, d.skey, d.names, d.bounds, d.deltas = nil, nil, nil, nil, nil, nil, nil, nil
 	require.NoError(t, d.UnmarshalState(b))
 	return &d
 }

@@ -4,16 +4,30 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 	"sort"
-	"strings"
+	"unsafe"
 )
 
 // state is what the traefik schema remembers about one target between
 // scrapes: the previous cumulative values of every counter, histogram and
 // summary series, so that it can write increases. It is plain data so that
 // it can be saved next to a durable queue and restored after a restart.
+//
+// A delta schema has to remember every series it has seen, so this is the
+// one part of the bridge whose memory grows with the page; it is laid out to
+// cost as little as possible per series (about 70 bytes for a counter and
+// 130 for a histogram with Traefik's five buckets, BenchmarkConverterMemory)
+// and traefik.max_series bounds it. Nothing in it is a pointer but the
+// handful of names and layouts, so the garbage collector does not walk it.
+//
+// A series is identified by its key: the index of its measurement in names,
+// then for each scraped label, in name order, the index of the label's name,
+// the length of its value and the value (uvarints and raw bytes). The static
+// tags are the same for every series of a target and are left out; the
+// saved state's key in the queue covers them.
 type state struct {
 	// primed is set after the first complete scrape: that one is the
 	// baseline and writes no counter.
@@ -23,171 +37,330 @@ type state struct {
 	lastTS int64
 	// processStart is the target's process_start_time_seconds; 0 if unknown.
 	processStart float64
-	// series is keyed by the line-protocol key (escaped measurement and
-	// sorted tags), so a reorder of labels on the page is the same series.
-	series map[string]*series
 	// lastSweep is when (unix ns of a scrape) series were last expired.
 	lastSweep int64
-	// sorted is series ordered by key for saving, nil after a series was
-	// added or removed: a page's set of series rarely changes, and sorting
-	// it for every save would cost more than the rest of the save.
-	sorted []*series
+
+	// names are the measurement and label names keys refer to by index.
+	names   []string
+	nameIdx map[string]uint32
+
+	// keys holds every series key end to end; slots are the series in the
+	// order they were first met, which is the page's order.
+	keys  []byte
+	slots []slot
+	// hists are the histogram and summary parts of slots; vals the
+	// previous bucket counts of histograms, a run of len(layout) each.
+	hists []histSlot
+	vals  []float64
+	// layouts are the distinct bucket bounds (ascending) histograms have.
+	layouts   [][]float64
+	layoutIdx map[string]int32
+
+	// table finds a slot by key: open addressing with linear probing over
+	// slot index + 1 (0 is empty), at most half full.
+	table []int32
+	seed  maphash.Seed
+
+	// garbage counts the bytes of keys and values no live series uses,
+	// left by forgotten series and histograms whose layout changed; the
+	// state is compacted when it is most of it.
+	garbage int
 }
 
-// series is one counter, histogram or summary series (a histogram's labels
-// without le; a summary's without quantile). Counters are most of a page,
-// so what only histograms and summaries need hangs off h.
-//
-// Fields are ordered so that the struct takes 48 bytes, not 64: there is
-// one per series, about 130,000 for a Traefik with 500 services.
-type series struct {
-	key   string
+// slot is one counter, histogram or summary series.
+type slot struct {
+	off   uint32  // key is keys[off : off+n]
+	n     uint32  //
 	seen  int64   // unix ns of the last scrape that had it
-	count float64 // counter value; histogram/summary _count, as last committed
-	h     *histState
-	idx   int32 // position in the converter's scrape order; not saved
+	count float64 // counter value; histogram or summary _count, as last committed
+	hist  int32   // index in hists; -1 for a counter
 	kind  FamilyType
-	dead  bool // expired: no longer in the map
 }
 
-// histState is the rest of a histogram or summary series.
-type histState struct {
-	// Committed values from the previous scrape.
-	sum float64 // _sum
-	// bounds are the histogram's upper bounds, ascending. Never written in
-	// place: the series of a family share one slice (see layoutChanged).
-	bounds  []float64
-	buckets []float64 // cumulative bucket counts, same length as bounds
-
-	// The scrape being converted; not saved.
-	gen      uint64
-	cur      scrapeValues
-	pending  bool // queued for writing at the end of its family
-	layoutOK bool // the buckets so far matched bounds in order
-}
-
-// scrapeValues collects a histogram or summary series' samples in one scrape.
-// What is rarely needed hangs off x, so that a histogram's state stays
-// small.
-type scrapeValues struct {
-	count, sum       float64
-	buckets          []float64 // when layoutOK, indexed like histState.bounds
-	x                *scrapeExtra
-	n                int32 // buckets seen
-	hasCount, hasSum bool
-}
-
-// scrapeExtra is the part of scrapeValues that a histogram whose buckets
-// are those of its previous scrape never needs.
-type scrapeExtra struct {
-	bounds    []float64 // when !layoutOK, the new layout
-	quantiles []quantileValue
-}
-
-// extra returns c.x, allocating it on first use.
-func (c *scrapeValues) extra() *scrapeExtra {
-	if c.x == nil {
-		c.x = &scrapeExtra{}
-	}
-	return c.x
-}
-
-type quantileValue struct {
-	q, v float64
+// histSlot is the rest of a histogram or summary series.
+type histSlot struct {
+	sum    float64 // _sum, as last committed
+	off    uint32  // bucket counts are vals[off : off+len(layouts[layout])]
+	layout int32   // index in layouts; -1 when it has no buckets
+	// gen and pend tie the series to its entry in the converter's pending
+	// list while its family is being converted.
+	gen  uint32
+	pend int32
 }
 
 func newState() *state {
-	return &state{series: make(map[string]*series)}
+	return &state{
+		nameIdx:   make(map[string]uint32),
+		layoutIdx: make(map[string]int32),
+		seed:      maphash.MakeSeed(),
+	}
 }
 
-// hist readies s for a new scrape the first time it is seen in it, and
-// returns its histogram or summary state.
-func (s *series) hist(gen uint64, now int64) *histState {
-	h := s.h
-	if h == nil {
-		h = &histState{}
-		s.h = h
-	}
-	if h.gen == gen {
-		return h
-	}
-	h.gen = gen
-	s.seen = now
-	c := &h.cur
-	c.count, c.sum = 0, 0
-	c.hasCount, c.hasSum = false, false
-	c.n = 0
-	if c.x != nil {
-		c.x.quantiles = c.x.quantiles[:0]
-		c.x.bounds = c.x.bounds[:0]
-	}
-	if cap(c.buckets) < len(h.bounds) {
-		c.buckets = make([]float64, len(h.bounds))
-	}
-	c.buckets = c.buckets[:len(h.bounds)]
-	h.layoutOK = true
-	return h
+// key returns the key of slot i.
+func (st *state) key(i int32) []byte {
+	s := &st.slots[i]
+	return st.keys[s.off : s.off+s.n : s.off+s.n]
 }
 
-// addBucket records one _bucket sample with upper bound le.
-func (h *histState) addBucket(le, v float64) {
-	c := &h.cur
-	if h.layoutOK {
-		if int(c.n) < len(h.bounds) && h.bounds[c.n] == le {
-			c.buckets[c.n] = v
-			c.n++
-			return
+// intern returns the index of name, adding it if new.
+func (st *state) intern(name []byte) uint32 {
+	if id, ok := st.nameIdx[string(name)]; ok {
+		return id
+	}
+	id := uint32(len(st.names))
+	s := string(name)
+	st.names = append(st.names, s)
+	st.nameIdx[s] = id
+	return id
+}
+
+// internString is intern for a string.
+func (st *state) internString(name string) uint32 {
+	if id, ok := st.nameIdx[name]; ok {
+		return id
+	}
+	id := uint32(len(st.names))
+	st.names = append(st.names, name)
+	st.nameIdx[name] = id
+	return id
+}
+
+// find returns the slot of key, or -1.
+func (st *state) find(key []byte) int32 {
+	if len(st.table) == 0 {
+		return -1
+	}
+	mask := uint64(len(st.table) - 1)
+	for i := maphash.Bytes(st.seed, key) & mask; ; i = (i + 1) & mask {
+		e := st.table[i]
+		if e == 0 {
+			return -1
 		}
-		// The page's buckets differ from the last scrape's: keep the
-		// prefix that matched and collect the new layout.
-		h.layoutOK = false
-		x := c.extra()
-		x.bounds = append(x.bounds[:0], h.bounds[:c.n]...)
-		c.buckets = c.buckets[:c.n]
+		if string(st.key(e-1)) == string(key) {
+			return e - 1
+		}
 	}
-	c.x.bounds = append(c.x.bounds, le)
-	c.buckets = append(c.buckets, v)
-	c.n++
 }
 
-// layoutChanged reports whether this scrape's buckets differ from the
-// previous scrape's, and if so makes the new layout current (sorted) with
-// zero previous counts. When the new bounds equal shared (those of the
-// series converted before, as every series of a family has the same
-// buckets) the series takes that slice instead of a copy. A histogram's
-// extra is dropped here: only a layout that keeps changing keeps paying
-// for it.
-func (h *histState) layoutChanged(shared []float64) bool {
-	c := &h.cur
-	if h.layoutOK && int(c.n) == len(h.bounds) {
+// add makes a new series of kind with key, which must not be there.
+func (st *state) add(key []byte, kind FamilyType) int32 {
+	if uint64(len(st.keys))+uint64(len(key)) > math.MaxUint32 || len(st.slots) >= math.MaxInt32/2 {
+		// Far beyond any max_series: 4 GiB of keys.
+		return -1
+	}
+	id := int32(len(st.slots))
+	st.slots = append(st.slots, slot{off: uint32(len(st.keys)), n: uint32(len(key)), hist: -1, kind: kind})
+	st.keys = append(st.keys, key...)
+	st.setKind(id, kind)
+	if 2*len(st.slots) > len(st.table) {
+		st.rehash(max(64, 2*len(st.table)))
+	} else {
+		st.place(id)
+	}
+	return id
+}
+
+// setKind starts slot i afresh as a series of kind.
+func (st *state) setKind(i int32, kind FamilyType) {
+	s := &st.slots[i]
+	s.kind, s.count = kind, 0
+	if kind != Histogram && kind != Summary {
+		if s.hist >= 0 {
+			st.dropVals(&st.hists[s.hist])
+			st.hists[s.hist] = histSlot{layout: -1} // left unused until compaction
+		}
+		s.hist = -1
+		return
+	}
+	if s.hist < 0 {
+		s.hist = int32(len(st.hists))
+		st.hists = append(st.hists, histSlot{layout: -1})
+		return
+	}
+	h := &st.hists[s.hist]
+	st.dropVals(h)
+	*h = histSlot{layout: -1}
+}
+
+func (st *state) dropVals(h *histSlot) {
+	if h.layout >= 0 {
+		st.garbage += 8 * len(st.layouts[h.layout])
+	}
+}
+
+// place enters slot i in the table.
+func (st *state) place(i int32) {
+	mask := uint64(len(st.table) - 1)
+	j := maphash.Bytes(st.seed, st.key(i)) & mask
+	for st.table[j] != 0 {
+		j = (j + 1) & mask
+	}
+	st.table[j] = i + 1
+}
+
+func (st *state) rehash(size int) {
+	st.table = make([]int32, size)
+	for i := range st.slots {
+		st.place(int32(i))
+	}
+}
+
+// setLayout gives histogram h the bucket bounds les (ascending) and reports
+// whether they differ from its previous ones, in which case its previous
+// counts are zero.
+func (st *state) setLayout(h *histSlot, les []float64) bool {
+	var old []float64
+	if h.layout >= 0 {
+		old = st.layouts[h.layout]
+	}
+	if slices.Equal(old, les) {
 		return false
 	}
-	x := c.extra()
-	if h.layoutOK { // fewer buckets than before
-		x.bounds = append(x.bounds[:0], h.bounds[:c.n]...)
-		c.buckets = c.buckets[:c.n]
+	st.dropVals(h)
+	if len(les) == 0 {
+		h.layout = -1
+		return true
 	}
-	sort.Sort(byBound{x.bounds, c.buckets})
-	if slices.Equal(x.bounds, shared) && len(shared) > 0 {
-		h.bounds = shared
-	} else {
-		h.bounds = slices.Clone(x.bounds)
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&les[0])), 8*len(les))
+	id, ok := st.layoutIdx[string(raw)]
+	if !ok {
+		id = int32(len(st.layouts))
+		cp := slices.Clone(les)
+		st.layouts = append(st.layouts, cp)
+		st.layoutIdx[string(raw)] = id
 	}
-	h.buckets = append(h.buckets[:0], make([]float64, len(x.bounds))...)
-	h.layoutOK = true
-	if len(x.quantiles) == 0 {
-		c.x = nil
+	h.layout = id
+	if len(old) == len(les) {
+		st.garbage -= 8 * len(les) // the run is reused
+		clear(st.vals[h.off : int(h.off)+len(les)])
+		return true
 	}
+	h.off = uint32(len(st.vals))
+	st.vals = append(st.vals, make([]float64, len(les))...)
 	return true
 }
 
-type byBound struct{ b, v []float64 }
+// histVals returns the previous bucket counts of h.
+func (st *state) histVals(h *histSlot) (bounds, counts []float64) {
+	if h.layout < 0 {
+		return nil, nil
+	}
+	bounds = st.layouts[h.layout]
+	return bounds, st.vals[h.off : int(h.off)+len(bounds)]
+}
 
-func (x byBound) Len() int           { return len(x.b) }
-func (x byBound) Less(i, j int) bool { return x.b[i] < x.b[j] }
-func (x byBound) Swap(i, j int) {
-	x.b[i], x.b[j] = x.b[j], x.b[i]
-	x.v[i], x.v[j] = x.v[j], x.v[i]
+// expire forgets series not seen since before cutoff (unix ns), and
+// compacts the state when most of it is garbage. It reports the number of
+// series forgotten and whether slot indices changed.
+func (st *state) expire(cutoff int64) (int, bool) {
+	n := 0
+	for i := range st.slots {
+		if st.slots[i].seen < cutoff {
+			n++
+		}
+	}
+	if n == 0 && !st.wasteful() {
+		return 0, false
+	}
+	st.compact(cutoff)
+	return n, true
+}
+
+// wasteful reports whether most of the keys and values are garbage.
+func (st *state) wasteful() bool {
+	return st.garbage >= 1<<16 && 2*st.garbage >= len(st.keys)+8*len(st.vals)
+}
+
+// compact rebuilds the state without the series not seen since cutoff, the
+// garbage, and the names and layouts no series uses.
+func (st *state) compact(cutoff int64) {
+	old := *st
+	*st = state{primed: old.primed, lastTS: old.lastTS, processStart: old.processStart, lastSweep: old.lastSweep}
+	fresh := newState()
+	st.nameIdx, st.layoutIdx, st.seed = fresh.nameIdx, fresh.layoutIdx, fresh.seed
+	live, keyBytes, valCount := 0, 0, 0
+	for i := range old.slots {
+		s := &old.slots[i]
+		if s.seen < cutoff {
+			continue
+		}
+		live++
+		keyBytes += int(s.n)
+		if s.hist >= 0 {
+			if h := &old.hists[s.hist]; h.layout >= 0 {
+				valCount += len(old.layouts[h.layout])
+			}
+		}
+	}
+	st.keys = make([]byte, 0, keyBytes)
+	st.slots = make([]slot, 0, live)
+	st.vals = make([]float64, 0, valCount)
+	var buf []byte
+	for i := range old.slots {
+		s := old.slots[i]
+		if s.seen < cutoff {
+			continue
+		}
+		// Renumber the names in the key.
+		buf = buf[:0]
+		ok := walkKey(old.key(int32(i)), func(id uint32, value []byte, meas bool) {
+			buf = binary.AppendUvarint(buf, uint64(st.internString(old.names[id])))
+			if !meas {
+				buf = binary.AppendUvarint(buf, uint64(len(value)))
+				buf = append(buf, value...)
+			}
+		}, len(old.names))
+		if !ok {
+			continue // cannot happen: keys are checked when made and loaded
+		}
+		s.off, s.n = uint32(len(st.keys)), uint32(len(buf))
+		st.keys = append(st.keys, buf...)
+		if s.hist >= 0 {
+			h := old.hists[s.hist]
+			h.gen, h.pend = 0, 0
+			if h.layout >= 0 {
+				bounds, counts := old.histVals(&old.hists[s.hist])
+				h.layout = -1
+				st.setLayout(&h, bounds)
+				copy(st.vals[h.off:], counts)
+			}
+			s.hist = int32(len(st.hists))
+			st.hists = append(st.hists, h)
+		}
+		st.slots = append(st.slots, s)
+	}
+	st.garbage = 0
+	size := 64
+	for size < 2*len(st.slots) {
+		size *= 2
+	}
+	st.rehash(size)
+}
+
+// walkKey calls fn with the measurement of key (meas true, value nil) and
+// then each label's name and value, and reports whether key is well formed
+// with every name below names.
+func walkKey(key []byte, fn func(id uint32, value []byte, meas bool), names int) bool {
+	id, n := binary.Uvarint(key)
+	if n <= 0 || id >= uint64(names) {
+		return false
+	}
+	fn(uint32(id), nil, true)
+	key = key[n:]
+	for len(key) > 0 {
+		id, n = binary.Uvarint(key)
+		if n <= 0 || id >= uint64(names) {
+			return false
+		}
+		key = key[n:]
+		l, n := binary.Uvarint(key)
+		if n <= 0 || l > uint64(len(key)-n) {
+			return false
+		}
+		fn(uint32(id), key[n:n+int(l)], false)
+		key = key[n+int(l):]
+	}
+	return true
 }
 
 // bucketQuantile estimates the q-quantile from cumulative bucket counts as
@@ -224,34 +397,20 @@ func bucketQuantile(q float64, bounds, counts []float64) float64 {
 	return start + (end-start)*(rank/count)
 }
 
-// expire forgets series not seen since before cutoff (unix ns).
-func (st *state) expire(cutoff int64) int {
-	n := 0
-	for k, s := range st.series {
-		if s.seen < cutoff {
-			s.dead = true
-			delete(st.series, k)
-			st.sorted = nil
-			n++
-		}
-	}
-	return n
-}
-
 // The saved form: "TIBS", a version byte, then uvarints, varints, values
-// and float64 bits (little endian). The series are sorted by key, and each
-// key is stored as the length it shares with the previous one and the rest;
-// a value that is a whole number (counts, as most are) is a uvarint of
-// twice it, any other the byte 1 and its float64 bits; last-seen times are
-// their distance to the newest; a histogram with the bounds of the previous
-// one does not repeat them. On Traefik's pages this is about 31 bytes a
-// series, a sixth of storing every key and float in full, and a quarter of
-// the size of the scrape's lines (BenchmarkConverterState). Sizes are
+// and float64 bits (little endian): the header, the names, the bucket
+// layouts, and the series in slot order (the page's), each key stored as
+// the length it shares with the previous one and the rest. A value that is
+// a whole number (counts, as most are) is a uvarint of twice it, any other
+// the byte 1 and its float64 bits; last-seen times are their distance to
+// the newest. On Traefik's pages this is about 25 bytes a series. Sizes are
 // checked against what is left before anything is allocated, so a damaged
-// state is an error, not a panic or a huge allocation.
+// state is an error, not a panic or a huge allocation. Version 2 (keys
+// holding the whole line-protocol series) is not read: a bridge upgraded
+// from it starts with a baseline.
 const (
 	stateMagic   = "TIBS"
-	stateVersion = 2
+	stateVersion = 3
 )
 
 // appendMarshal appends the saved form to b.
@@ -266,27 +425,30 @@ func (st *state) appendMarshal(b []byte) []byte {
 	b = binary.AppendVarint(b, st.lastTS)
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(st.processStart))
 	b = binary.AppendVarint(b, st.lastSweep)
-	// Sorted, so that keys share prefixes and the same state always saves
-	// to the same bytes.
-	if st.sorted == nil {
-		st.sorted = make([]*series, 0, len(st.series))
-		for _, s := range st.series {
-			st.sorted = append(st.sorted, s)
-		}
-		slices.SortFunc(st.sorted, func(a, b *series) int { return strings.Compare(a.key, b.key) })
-	}
 	var newest int64
-	for i, s := range st.sorted {
-		if i == 0 || s.seen > newest {
-			newest = s.seen
+	for i := range st.slots {
+		if i == 0 || st.slots[i].seen > newest {
+			newest = st.slots[i].seen
 		}
 	}
 	b = binary.AppendVarint(b, newest)
-	b = binary.AppendUvarint(b, uint64(len(st.sorted)))
-	prev := ""
-	var prevBounds []float64
-	for _, s := range st.sorted {
-		k := s.key
+	b = binary.AppendUvarint(b, uint64(len(st.names)))
+	for _, n := range st.names {
+		b = binary.AppendUvarint(b, uint64(len(n)))
+		b = append(b, n...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(st.layouts)))
+	for _, l := range st.layouts {
+		b = binary.AppendUvarint(b, uint64(len(l)))
+		for _, v := range l {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(st.slots)))
+	var prev []byte
+	for i := range st.slots {
+		s := &st.slots[i]
+		k := st.key(int32(i))
 		n := 0
 		for n < len(k) && n < len(prev) && k[n] == prev[n] {
 			n++
@@ -298,27 +460,15 @@ func (st *state) appendMarshal(b []byte) []byte {
 		b = append(b, byte(s.kind))
 		b = binary.AppendUvarint(b, uint64(newest-s.seen))
 		b = appendValue(b, s.count)
-		if s.kind != Histogram && s.kind != Summary {
+		if s.hist < 0 {
 			continue
 		}
-		var h histState
-		if s.h != nil {
-			h = *s.h
-		}
+		h := &st.hists[s.hist]
 		b = appendValue(b, h.sum)
-		same := uint64(0)
-		if len(h.bounds) > 0 && slices.Equal(h.bounds, prevBounds) {
-			same = 1
-		}
-		b = binary.AppendUvarint(b, uint64(len(h.bounds))<<1|same)
-		for i := range h.bounds {
-			if same == 0 {
-				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(h.bounds[i]))
-			}
-			b = appendValue(b, h.buckets[i])
-		}
-		if len(h.bounds) > 0 {
-			prevBounds = h.bounds
+		b = binary.AppendUvarint(b, uint64(h.layout+1))
+		_, counts := st.histVals(h)
+		for _, v := range counts {
+			b = appendValue(b, v)
 		}
 	}
 	return b
@@ -388,6 +538,17 @@ func (r *stateReader) byte1(what string) byte {
 	return v
 }
 
+// bytes reads n bytes, n being checked against what is left.
+func (r *stateReader) bytes(n uint64, what string) []byte {
+	if n > uint64(len(r.b)) {
+		r.fail(what)
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
 // value reads what appendValue wrote. The converter never keeps a NaN or
 // ±Inf value (such samples are skipped), and a difference with one would
 // write NaN, so a state holding one is damaged.
@@ -422,13 +583,57 @@ func unmarshalState(b []byte) (*state, error) {
 	}
 	st.lastSweep = r.varint("sweep time")
 	newest := r.varint("newest seen")
+
+	// Names: each takes at least one byte.
+	nn := r.uvarint("name count")
+	if nn > uint64(len(r.b)) {
+		r.fail("name count")
+	}
+	for i := uint64(0); i < nn && r.err == nil; i++ {
+		name := r.bytes(r.uvarint("name length"), "name")
+		if r.err != nil {
+			break
+		}
+		if _, dup := st.nameIdx[string(name)]; dup {
+			r.fail("name")
+			break
+		}
+		st.intern(name)
+	}
+
+	// Layouts: each takes at least nine bytes.
+	nl := r.uvarint("layout count")
+	if nl > uint64(len(r.b))/9 {
+		r.fail("layout count")
+	}
+	for i := uint64(0); i < nl && r.err == nil; i++ {
+		n := r.uvarint("layout length")
+		if n == 0 || n > uint64(len(r.b))/8 {
+			r.fail("layout length")
+			break
+		}
+		l := make([]float64, n)
+		for j := range l {
+			if l[j] = r.float("bound"); math.IsNaN(l[j]) || j > 0 && l[j] < l[j-1] {
+				r.fail("bound")
+			}
+		}
+		raw := unsafe.Slice((*byte)(unsafe.Pointer(&l[0])), 8*len(l))
+		if _, dup := st.layoutIdx[string(raw)]; dup {
+			r.fail("layout")
+			break
+		}
+		st.layoutIdx[string(raw)] = int32(len(st.layouts))
+		st.layouts = append(st.layouts, l)
+	}
+
+	// Series: each takes at least 1+1+1+1+1 bytes.
 	n := r.uvarint("series count")
-	// Each series takes at least 1+1+1+1+1+1 bytes.
-	if n > uint64(len(r.b))/6 {
+	if n > uint64(len(r.b))/5 {
 		r.fail("series count")
 	}
-	prev := ""
-	var prevBounds []float64
+	var prev, key []byte
+	names := len(st.names)
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		shared := r.uvarint("key prefix")
 		rest := r.uvarint("key length")
@@ -436,20 +641,24 @@ func unmarshalState(b []byte) (*state, error) {
 			r.fail("key length")
 			break
 		}
-		key := prev[:shared] + string(r.b[:rest])
+		key = append(append(key[:0], prev[:shared]...), r.b[:rest]...)
 		r.b = r.b[rest:]
-		// Sorted and unique, as saved; this also rules out duplicates.
-		if i > 0 && key <= prev {
-			r.fail("key order")
+		if !walkKey(key, func(uint32, []byte, bool) {}, names) || st.find(key) >= 0 {
+			r.fail("key")
 			break
 		}
-		prev = key
-		s := &series{key: key}
-		s.kind = FamilyType(r.byte1("kind"))
-		if s.kind > Summary {
+		kind := FamilyType(r.byte1("kind"))
+		if kind > Summary {
 			r.fail("kind")
 			break
 		}
+		id := st.add(key, kind)
+		if id < 0 {
+			r.fail("key")
+			break
+		}
+		prev = st.key(id)
+		s := &st.slots[id]
 		age := r.uvarint("seen")
 		if age > math.MaxInt64 {
 			r.fail("seen")
@@ -457,37 +666,23 @@ func unmarshalState(b []byte) (*state, error) {
 		}
 		s.seen = newest - int64(age)
 		s.count = r.value("count")
-		if s.kind == Histogram || s.kind == Summary {
-			h := &histState{sum: r.value("sum")}
-			nb := r.uvarint("bucket count")
-			same := nb&1 == 1
-			nb >>= 1
-			// A bucket takes at least one byte, and eight more for its bound
-			// unless it repeats the previous histogram's.
-			if nb > uint64(len(r.b)) || (same && nb != uint64(len(prevBounds))) || (same && nb == 0) {
-				r.fail("bucket count")
-				break
-			}
-			if nb > 0 {
-				if same {
-					h.bounds = prevBounds // shared, as layoutChanged shares them
-				} else {
-					h.bounds = make([]float64, nb)
-				}
-				h.buckets = make([]float64, nb)
-				for j := range h.buckets {
-					if !same {
-						if h.bounds[j] = r.float("bound"); math.IsNaN(h.bounds[j]) {
-							r.fail("bound")
-						}
-					}
-					h.buckets[j] = r.value("bucket")
-				}
-				prevBounds = h.bounds
-			}
-			s.h = h
+		if s.hist < 0 {
+			continue
 		}
-		st.series[s.key] = s
+		h := &st.hists[s.hist]
+		h.sum = r.value("sum")
+		l := r.uvarint("layout")
+		if l > uint64(len(st.layouts)) || l > 0 && kind != Histogram {
+			r.fail("layout")
+			break
+		}
+		if l > 0 {
+			st.setLayout(h, st.layouts[l-1])
+			_, counts := st.histVals(h)
+			for j := range counts {
+				counts[j] = r.value("bucket")
+			}
+		}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing bytes")

@@ -38,6 +38,7 @@ type Traefik struct {
 	Timeout   time.Duration     `mapstructure:"timeout" yaml:"timeout"`
 	MaxBody   Size              `mapstructure:"max_body" yaml:"max_body"`
 	SeriesTTL time.Duration     `mapstructure:"series_ttl" yaml:"series_ttl"`
+	MaxSeries int               `mapstructure:"max_series" yaml:"max_series"`
 	Headers   map[string]string `mapstructure:"headers" yaml:"headers"`
 	Username  string            `mapstructure:"username" yaml:"username"`
 	Password  Secret            `mapstructure:"password" yaml:"password"`
@@ -129,6 +130,7 @@ func Default() Config {
 			Timeout:   5 * time.Second,
 			MaxBody:   64 * MiB,
 			SeriesTTL: time.Hour,
+			MaxSeries: 500000,
 			Headers:   map[string]string{},
 		},
 		InfluxDB: InfluxDB{
@@ -188,6 +190,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Traefik.MaxBody == 0 {
 		return fmt.Errorf("traefik.max_body: must be positive")
+	}
+	if c.Traefik.MaxSeries < 0 {
+		return fmt.Errorf("traefik.max_series: must be 0 (no bound) or more, got %d", c.Traefik.MaxSeries)
 	}
 	if c.Traefik.SeriesTTL < c.Traefik.Interval {
 		return fmt.Errorf("traefik.series_ttl: must be at least traefik.interval (%s), got %s", c.Traefik.Interval, c.Traefik.SeriesTTL)
