@@ -326,7 +326,10 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 	q.bytes += int64(len(data))
 	q.lines += int64(n)
 	if key != "" {
-		q.states[key] = savedState{off: s.start + at, val: bytes.Clone(state)}
+		// The previous value's buffer is reused: a state is megabytes for a
+		// large page and comes with every scrape, and no one else holds it
+		// (LoadState returns a copy).
+		q.states[key] = savedState{off: s.start + at, val: append(q.states[key].val[:0], state...)}
 		s.hasState = true
 	}
 	q.dirty = true
