@@ -56,6 +56,8 @@ func runBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		log.Info("serving /metrics, /healthz, /readyz", "addr", ln.Addr().String())
 	}
 
+	// Everything that only starting needs has run.
+	releaseStartupMemory(log)
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	g, gctx := errgroup.WithContext(runCtx)
