@@ -57,7 +57,7 @@ func runBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	}
 
 	// Everything that only starting needs has run.
-	releaseStartupMemory(log)
+	releaseStartupMemory()
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	g, gctx := errgroup.WithContext(runCtx)
