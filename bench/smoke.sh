@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p .cache
-(cd .. && go build -trimpath -o bench/.cache/traefik-influxdb-bridge ./cmd/traefik-influxdb-bridge)
+(cd .. && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bench/.cache/traefik-influxdb-bridge ./cmd/traefik-influxdb-bridge)
 go build -o .cache/compare ./cmd/compare
 exec .cache/compare -smoke -out "${SMOKE_OUT:-.cache/smoke}" "$@"
