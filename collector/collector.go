@@ -477,6 +477,7 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 	if st.EmptyLabels > 0 {
 		t.m.emptyLabels.Add(float64(st.EmptyLabels))
 	}
+	t.m.series.Set(float64(t.conv.stateSeries()))
 	if n := st.Skipped[SkipSeriesLimit]; n > 0 && !t.overLimit {
 		t.overLimit = true
 		c.log.Warn("the target has more series than traefik.max_series: samples of the series over it are not written (counted in traefik_influxdb_bridge_samples_skipped_total{reason=\"series_limit\"}); raise traefik.max_series or leave families out with metrics.exclude",

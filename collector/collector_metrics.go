@@ -21,6 +21,7 @@ type metrics struct {
 	lastSuccess  *prometheus.GaugeVec
 	appendErrors *prometheus.CounterVec
 	stateErrors  *prometheus.CounterVec
+	series       *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -44,7 +45,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"target"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricPrefix + "samples_skipped_total",
-			Help: "Samples that could not be written, by reason: nan, inf, invalid_label.",
+			Help: "Samples that could not be written, by reason: nan, inf, invalid_label, series_limit (a new series over traefik.max_series).",
 		}, []string{"target", "reason"}),
 		emptyLabels: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricPrefix + "empty_labels_total",
@@ -62,11 +63,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: metricPrefix + "state_load_errors_total",
 			Help: "Saved counter states that could not be read or decoded at start; the target started with a baseline instead.",
 		}, []string{"target"}),
+		series: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: metricPrefix + "state_series",
+			Help: "Series whose last values the traefik schema remembers for the target, to write increases; at most traefik.max_series.",
+		}, []string{"target"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.scrapes, m.duration, m.samples, m.points, m.skipped, m.emptyLabels, m.lastSuccess, m.appendErrors, m.stateErrors} {
+	for _, c := range []prometheus.Collector{m.scrapes, m.duration, m.samples, m.points, m.skipped, m.emptyLabels, m.lastSuccess, m.appendErrors, m.stateErrors, m.series} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -88,6 +93,7 @@ type targetMetrics struct {
 	emptyLabels  prometheus.Counter
 	lastSuccess  prometheus.Gauge
 	appendErrors prometheus.Counter
+	series       prometheus.Gauge
 }
 
 func (m *metrics) forTarget(label string) targetMetrics {
@@ -99,6 +105,7 @@ func (m *metrics) forTarget(label string) targetMetrics {
 		emptyLabels:  m.emptyLabels.WithLabelValues(label),
 		lastSuccess:  m.lastSuccess.WithLabelValues(label),
 		appendErrors: m.appendErrors.WithLabelValues(label),
+		series:       m.series.WithLabelValues(label),
 	}
 	for r := SkipReason(0); r < NumSkipReasons; r++ {
 		tm.skipped[r] = m.skipped.WithLabelValues(label, r.String())
@@ -119,4 +126,5 @@ func (m *metrics) forget(label string) {
 	m.lastSuccess.DeletePartialMatch(l)
 	m.appendErrors.DeletePartialMatch(l)
 	m.stateErrors.DeletePartialMatch(l)
+	m.series.DeletePartialMatch(l)
 }

@@ -561,6 +561,9 @@ func TestCollectorMaxSeries(t *testing.T) {
 	}
 	tg := c.sources[0].targets[srv.URL+"/metrics"]
 	require.Equal(t, 3.0, counterValue(t, tg.m.skipped[SkipSeriesLimit]))
+	var m dto.Metric
+	require.NoError(t, tg.m.series.Write(&m))
+	require.Equal(t, 2.0, m.GetGauge().GetValue(), "state_series")
 	require.Equal(t, 1, strings.Count(logs.String(), "more series than traefik.max_series"), logs.String())
 	require.Equal(t, 1, strings.Count(logs.String(), "fit in traefik.max_series again"), logs.String())
 	all, _, _ := rec.take()
