@@ -23,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/childproc"
 )
 
 // Options shape one server. The zero value finds dnsmasq (see Find) and
@@ -52,11 +54,9 @@ type Server struct {
 	opts   Options
 	binary string
 
-	mu     sync.Mutex
-	hosts  Hosts
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd has been waited for
-	logOut *os.File
+	mu    sync.Mutex
+	hosts Hosts
+	proc  *childproc.Process // nil while stopped
 }
 
 // Find returns the path of binary (empty: "dnsmasq"). Debian installs it in
@@ -110,11 +110,11 @@ func (s *Server) launch(ctx context.Context, hosts Hosts) error {
 	// it; a start that failed for that reason is tried again on another.
 	var err error
 	for range 3 {
-		var port int
-		if port, err = freePort(); err != nil {
+		var ports []int
+		if ports, err = childproc.FreePorts(1); err != nil {
 			return fmt.Errorf("dnstest: %w", err)
 		}
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 		err = s.start(ctx)
 		if err == nil || !errors.Is(err, errAddrInUse) {
 			break
@@ -209,28 +209,17 @@ func (s *Server) start(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
 
-	logOut, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	cmd := exec.Command(s.binary, s.args()...)
+	cmd.Dir = s.Dir
+	proc, err := childproc.Start(cmd, s.LogFile)
 	if err != nil {
 		return fmt.Errorf("dnstest: %w", err)
 	}
-	cmd := exec.Command(s.binary, s.args()...)
-	cmd.Dir = s.Dir
-	cmd.Stdout, cmd.Stderr = logOut, logOut
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		logOut.Close()
-		return fmt.Errorf("dnstest: start %s: %w", s.binary, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
 	s.mu.Lock()
-	s.cmd, s.exited, s.logOut = cmd, exited, logOut
+	s.proc = proc
 	s.mu.Unlock()
 
-	if err := s.waitAnswers(ctx, exited); err != nil {
+	if err := s.waitAnswers(ctx, proc.Exited()); err != nil {
 		_ = s.Stop()
 		tail := s.LogTail(4096)
 		if strings.Contains(tail, "Address already in use") {
@@ -325,17 +314,17 @@ func (s *Server) SetHosts(ctx context.Context, hosts Hosts) error {
 		return err
 	}
 	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
+	proc := s.proc
 	s.mu.Unlock()
-	if cmd == nil {
+	if proc == nil {
 		return nil
 	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := proc.Signal(syscall.SIGHUP); err != nil {
 		return fmt.Errorf("dnstest: reload: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
-	if err := s.waitAnswers(ctx, exited); err != nil {
+	if err := s.waitAnswers(ctx, proc.Exited()); err != nil {
 		return fmt.Errorf("dnstest: dnsmasq did not answer with the new records: %w\n--- dnsmasq log tail (%s) ---\n%s", err, s.LogFile, s.LogTail(4096))
 	}
 	return nil
@@ -346,21 +335,12 @@ func (s *Server) SetHosts(ctx context.Context, hosts Hosts) error {
 // does nothing.
 func (s *Server) Stop() error {
 	s.mu.Lock()
-	cmd, exited, logOut := s.cmd, s.exited, s.logOut
-	s.cmd, s.exited, s.logOut = nil, nil, nil
+	proc := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
-		return nil
+	if proc != nil {
+		proc.Stop(5 * time.Second)
 	}
-	defer logOut.Close()
-	signalGroup(cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-		return nil
-	case <-time.After(5 * time.Second):
-	}
-	signalGroup(cmd.Process.Pid, syscall.SIGKILL)
-	<-exited
 	return nil
 }
 
@@ -368,7 +348,7 @@ func (s *Server) Stop() error {
 // records.
 func (s *Server) StartAgain(ctx context.Context) error {
 	s.mu.Lock()
-	running := s.cmd != nil
+	running := s.proc != nil
 	s.mu.Unlock()
 	if running {
 		return errors.New("dnstest: server is running")
@@ -385,38 +365,6 @@ func (s *Server) Close() error {
 	return err
 }
 
-// LogTail returns up to the last n bytes of dnsmasq's log.
-func (s *Server) LogTail(n int) string {
-	b, err := os.ReadFile(s.LogFile)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return string(b)
-}
-
-// freePort finds a loopback port free for both TCP and UDP.
-func freePort() (int, error) {
-	var last error
-	for range 10 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err != nil {
-			last = err
-			continue
-		}
-		u.Close()
-		return port, nil
-	}
-	return 0, fmt.Errorf("no port free for both TCP and UDP: %w", last)
-}
+// LogTail returns up to the last n bytes of dnsmasq's log, from a line's
+// start.
+func (s *Server) LogTail(n int) string { return childproc.LogTail(s.LogFile, n) }

@@ -21,8 +21,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/childproc"
 )
 
 // Default admin credentials of a server started with authentication.
@@ -68,10 +69,8 @@ type Server struct {
 	configFile string
 	httpAddr   string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd has been waited for
-	logOut *os.File
+	mu   sync.Mutex
+	proc *childproc.Process // nil while stopped
 }
 
 // Launch creates a directory and starts influxd in it, waits until /ping
@@ -121,14 +120,13 @@ func (s *Server) launch(ctx context.Context) error {
 	// a start that failed for that reason is tried again with new ports.
 	var err error
 	for range 3 {
-		var httpPort, rpcPort int
-		httpPort, rpcPort, err = freePorts()
-		if err != nil {
+		var ports []int // HTTP, RPC
+		if ports, err = childproc.FreePorts(2); err != nil {
 			return fmt.Errorf("influxtest: %w", err)
 		}
-		s.httpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
+		s.httpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 		s.URL = scheme + "://" + s.httpAddr
-		conf := s.config(net.JoinHostPort("127.0.0.1", strconv.Itoa(rpcPort)))
+		conf := s.config(net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])))
 		if err = os.WriteFile(s.configFile, []byte(conf), 0o600); err != nil {
 			return fmt.Errorf("influxtest: %w", err)
 		}
@@ -184,29 +182,18 @@ func (s *Server) start(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	logOut, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	cmd := exec.Command(s.binary, "run", "-config", s.configFile)
+	cmd.Dir = s.Dir
+	cmd.Env = cleanEnv()
+	proc, err := childproc.Start(cmd, s.LogFile)
 	if err != nil {
 		return fmt.Errorf("influxtest: %w", err)
 	}
-	cmd := exec.Command(s.binary, "run", "-config", s.configFile)
-	cmd.Dir = s.Dir
-	cmd.Stdout, cmd.Stderr = logOut, logOut
-	cmd.Env = cleanEnv()
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		logOut.Close()
-		return fmt.Errorf("influxtest: start %s: %w", s.binary, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
 	s.mu.Lock()
-	s.cmd, s.exited, s.logOut = cmd, exited, logOut
+	s.proc = proc
 	s.mu.Unlock()
 
-	if err := s.waitReady(ctx, exited); err != nil {
+	if err := s.waitReady(ctx, proc.Exited()); err != nil {
 		_ = s.Stop()
 		tail := s.LogTail(4096)
 		if bytes.Contains([]byte(tail), []byte("address already in use")) {
@@ -261,21 +248,12 @@ func (s *Server) ping(ctx context.Context, client *http.Client) error {
 // directory. Stopping a stopped server does nothing.
 func (s *Server) Stop() error {
 	s.mu.Lock()
-	cmd, exited, logOut := s.cmd, s.exited, s.logOut
-	s.cmd, s.exited, s.logOut = nil, nil, nil
+	proc := s.proc
+	s.proc = nil
 	s.mu.Unlock()
-	if cmd == nil {
-		return nil
+	if proc != nil {
+		proc.Stop(10 * time.Second)
 	}
-	defer logOut.Close()
-	signalGroup(cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-		return nil
-	case <-time.After(10 * time.Second):
-	}
-	signalGroup(cmd.Process.Pid, syscall.SIGKILL)
-	<-exited
 	return nil
 }
 
@@ -292,7 +270,7 @@ func (s *Server) Restart() error {
 // It is Restart without the stop, for tests that keep the server down a while.
 func (s *Server) StartAgain(ctx context.Context) error {
 	s.mu.Lock()
-	running := s.cmd != nil
+	running := s.proc != nil
 	s.mu.Unlock()
 	if running {
 		return errors.New("influxtest: server is running")
@@ -309,20 +287,9 @@ func (s *Server) Close() error {
 	return err
 }
 
-// LogTail returns up to the last n bytes of influxd's log.
-func (s *Server) LogTail(n int) string {
-	b, err := os.ReadFile(s.LogFile)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return string(b)
-}
+// LogTail returns up to the last n bytes of influxd's log, from a line's
+// start.
+func (s *Server) LogTail(n int) string { return childproc.LogTail(s.LogFile, n) }
 
 // HTTPClient returns a client that trusts the server's CA. Each call returns a
 // new client.
@@ -350,24 +317,4 @@ func cleanEnv() []string {
 		}
 	}
 	return env
-}
-
-// freePorts finds two distinct free loopback TCP ports.
-func freePorts() (int, int, error) {
-	var ports [2]int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, 0, err
-		}
-		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports[0], ports[1], nil
 }

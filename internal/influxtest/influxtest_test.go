@@ -173,7 +173,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 	Require(t, "")
 	s, err := Launch(t.Context(), Options{NoTLS: true, NoAuth: true})
 	require.NoError(t, err)
-	pid := s.cmd.Process.Pid
+	pid := s.proc.Pid()
 	require.NoError(t, s.Close())
 	require.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "influxd still running after Close")
 	_, err = os.Stat(s.Dir)

@@ -1,14 +1,15 @@
 package influxtest
 
 import (
-	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/childproc"
 )
 
 // RequireEnv names the variable that turns a missing influxd from a skip into
 // a failure; CI sets it to 1.
-const RequireEnv = "TIB_REQUIRE_REAL"
+const RequireEnv = childproc.RequireEnv
 
 // Option changes the Options of Start.
 type Option func(*Options)
@@ -32,12 +33,8 @@ func Require(t testing.TB, binary string) {
 	if binary == "" {
 		binary = "influxd"
 	}
-	if _, err := exec.LookPath(binary); err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("influxd is required (%s=1) but not found: %v", RequireEnv, err)
-		}
-		t.Skipf("influxd not found, skipping (set %s=1 to fail instead): %v", RequireEnv, err)
-	}
+	_, err := exec.LookPath(binary)
+	childproc.Require(t, "influxd", err, "")
 }
 
 // Start launches a server for one test and closes it in t.Cleanup. Without
@@ -54,13 +51,6 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("influxd log tail (%s):\n%s", s.LogFile, s.LogTail(4096))
-		}
-		if err := s.Close(); err != nil {
-			t.Errorf("influxtest: close: %v", err)
-		}
-	})
+	childproc.CloseAtCleanup(t, "influxd", s.LogFile, s.Close)
 	return s
 }

@@ -1,7 +1,8 @@
 //go:build unix && !linux
 
-package influxtest
+package childproc
 
 import "syscall"
 
+// setPdeathsig does nothing: only Linux has a parent-death signal.
 func setPdeathsig(*syscall.SysProcAttr) {}

@@ -1,18 +1,22 @@
 //go:build unix
 
-package dnstest
+package childproc
 
 import "syscall"
 
-// sysProcAttr puts dnsmasq in a process group of its own so Stop reaches it
-// whatever it forks; on Linux the kernel also kills it if the test binary
-// dies without cleaning up.
+const (
+	sigTerm = syscall.SIGTERM
+	sigKill = syscall.SIGKILL
+)
+
 func sysProcAttr() *syscall.SysProcAttr {
 	a := &syscall.SysProcAttr{Setpgid: true}
 	setPdeathsig(a)
 	return a
 }
 
+// signalGroup ignores the error: the group may be gone already, which is
+// what Stop wants.
 func signalGroup(pid int, sig syscall.Signal) {
 	_ = syscall.Kill(-pid, sig)
 }

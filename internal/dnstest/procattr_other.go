@@ -1,7 +1,0 @@
-//go:build unix && !linux
-
-package dnstest
-
-import "syscall"
-
-func setPdeathsig(*syscall.SysProcAttr) {}

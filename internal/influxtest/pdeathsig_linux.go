@@ -1,5 +1,0 @@
-package influxtest
-
-import "syscall"
-
-func setPdeathsig(a *syscall.SysProcAttr) { a.Pdeathsig = syscall.SIGKILL }
