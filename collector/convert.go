@@ -121,8 +121,6 @@ type staticTag struct {
 	text []byte // ",key=value", escaped
 }
 
-type label struct{ name, value []byte }
-
 type boundEntry struct {
 	raw   string
 	val   float64
@@ -189,13 +187,14 @@ type Converter struct {
 	fi   *familyInfo
 	fams map[string]*familyInfo
 
-	labels []label
-	empty  int // labels with empty values left out in this scrape
+	labels []int32 // the labels of a sample, sorted, as indices
+	empty  int     // labels with empty values left out in this scrape
 	key    []byte
 	// skey is the state's key of the series in key (see state), and
-	// names the state's index of the label names last seen, by position.
-	skey  []byte
-	names []nameRef
+	// names the label names last seen, by position.
+	skey    []byte
+	names   []*nameRef
+	nameTab map[string]*nameRef
 	// lastID is the slot last looked up, expect the one after it: pages
 	// list their series in the same order every time, so it is tried
 	// before hashing the key.
@@ -223,7 +222,7 @@ const processStartFamily = "process_start_time_seconds"
 
 // NewConverter checks opts and returns a Converter with no history.
 func NewConverter(opts ConvertOptions) (*Converter, error) {
-	c := &Converter{st: newState(), fams: make(map[string]*familyInfo), lastID: -1, famGen: 1}
+	c := &Converter{st: newState(), fams: make(map[string]*familyInfo), nameTab: make(map[string]*nameRef), lastID: -1, famGen: 1}
 	switch opts.Schema {
 	case config.SchemaTraefik:
 		c.schema = schemaTraefik
@@ -415,10 +414,13 @@ type familyInfo struct {
 	measID, measTotalID uint32
 }
 
-// nameRef is a label name and its index in the state's names.
+// nameRef is a label name, its escaped text (",name=") and, once a
+// stateful series needed it, its index in the state's names.
 type nameRef struct {
-	name string
-	id   uint32
+	name  string
+	text  []byte
+	id    uint32
+	hasID bool
 }
 
 // maxFamilies bounds the family cache against pages that invent names.
@@ -598,6 +600,7 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 // appends the labels to the state's key in c.skey. The reason is -1 when
 // the tags could be written.
 func (c *Converter) appendTags(labels []Label, drop string, stateful bool) (dropped []byte, reason SkipReason) {
+	// ls indexes labels: no pointers to copy, so no write barriers.
 	ls := c.labels[:0]
 	sorted := true
 	empty := 0
@@ -611,10 +614,10 @@ func (c *Converter) appendTags(labels []Label, drop string, stateful bool) (drop
 			empty++
 			continue
 		}
-		if n := len(ls); n > 0 && string(l.Name) <= string(ls[n-1].name) {
+		if n := len(ls); n > 0 && string(l.Name) <= string(labels[ls[n-1]].Name) {
 			sorted = false
 		}
-		ls = append(ls, label{l.Name, l.Value})
+		ls = append(ls, int32(i))
 	}
 	c.labels = ls
 	if drop != "" && dropped == nil {
@@ -624,12 +627,12 @@ func (c *Converter) appendTags(labels []Label, drop string, stateful bool) (drop
 		// Pages come sorted but for le, which goes last: an insertion
 		// sort moves it in one pass. It also catches a name given twice.
 		for i := 1; i < len(ls); i++ {
-			for j := i; j > 0 && string(ls[j].name) < string(ls[j-1].name); j-- {
+			for j := i; j > 0 && string(labels[ls[j]].Name) < string(labels[ls[j-1]].Name); j-- {
 				ls[j], ls[j-1] = ls[j-1], ls[j]
 			}
 		}
 		for i := 1; i < len(ls); i++ {
-			if string(ls[i].name) == string(ls[i-1].name) {
+			if string(labels[ls[i]].Name) == string(labels[ls[i-1]].Name) {
 				return nil, SkipInvalidLabel
 			}
 		}
@@ -637,28 +640,33 @@ func (c *Converter) appendTags(labels []Label, drop string, stateful bool) (drop
 	st := c.static
 	key := c.key
 	i := 0
-	var ok1, ok2 bool
-	for j := range ls {
-		l := &ls[j]
-		for i < len(st) && string(st[i].key) < string(l.name) {
+	var ok bool
+	for j, li := range ls {
+		l := &labels[li]
+		for i < len(st) && string(st[i].key) < string(l.Name) {
 			key = append(key, st[i].text...)
 			i++
 		}
-		if i < len(st) && string(st[i].key) == string(l.name) {
+		if i < len(st) && string(st[i].key) == string(l.Name) {
 			i++ // the scraped label wins
 		}
-		key = append(key, ',')
-		key, ok1 = appendEscaped(key, l.name, &tagClass)
-		key = append(key, '=')
-		key, ok2 = appendEscaped(key, l.value, &tagClass)
-		if !ok1 || !ok2 {
+		n := c.name(j, l.Name)
+		if n == nil {
+			c.key = key
+			return nil, SkipInvalidLabel
+		}
+		key = append(key, n.text...)
+		if key, ok = appendEscaped(key, l.Value, &tagClass); !ok {
 			c.key = key
 			return nil, SkipInvalidLabel
 		}
 		if stateful {
-			c.skey = binary.AppendUvarint(c.skey, uint64(c.nameID(j, l.name)))
-			c.skey = binary.AppendUvarint(c.skey, uint64(len(l.value)))
-			c.skey = append(c.skey, l.value...)
+			if !n.hasID {
+				n.id, n.hasID = c.st.intern(l.Name), true
+			}
+			c.skey = binary.AppendUvarint(c.skey, uint64(n.id))
+			c.skey = binary.AppendUvarint(c.skey, uint64(len(l.Value)))
+			c.skey = append(c.skey, l.Value...)
 		}
 	}
 	for ; i < len(st); i++ {
@@ -669,17 +677,31 @@ func (c *Converter) appendTags(labels []Label, drop string, stateful bool) (drop
 	return dropped, -1
 }
 
-// nameID returns the state's index of name, the label at position i of
-// the series: positions keep their names from one series to the next.
-func (c *Converter) nameID(i int, name []byte) uint32 {
+// name returns what is kept of the label name at position i of the sorted
+// labels: series after series, positions keep their names, so the name is
+// escaped (and looked up in the state) once, not per sample. It returns nil
+// for a name that cannot be written.
+func (c *Converter) name(i int, name []byte) *nameRef {
 	if i < len(c.names) && c.names[i].name == string(name) {
-		return c.names[i].id
+		return c.names[i]
 	}
-	n := c.st.intern(name)
+	n := c.nameTab[string(name)]
+	if n == nil {
+		text, ok := appendEscaped([]byte{','}, name, &tagClass)
+		if !ok {
+			return nil
+		}
+		if len(c.nameTab) >= maxFamilies { // a page that invents names
+			clear(c.nameTab)
+			c.names = c.names[:0]
+		}
+		n = &nameRef{name: string(name), text: append(text, '=')}
+		c.nameTab[n.name] = n
+	}
 	if i >= len(c.names) {
-		c.names = append(c.names, make([]nameRef, i+1-len(c.names))...)
+		c.names = append(c.names, make([]*nameRef, i+1-len(c.names))...)
 	}
-	c.names[i] = nameRef{c.st.names[n], n}
+	c.names[i] = n
 	return n
 }
 
@@ -687,7 +709,9 @@ func (c *Converter) nameID(i int, name []byte) uint32 {
 // state was replaced or compacted.
 func (c *Converter) stateReplaced() {
 	clear(c.fams)
-	c.names = c.names[:0]
+	for _, n := range c.nameTab {
+		n.hasID = false
+	}
 	c.lastID, c.expect = -1, 0
 	c.endPending()
 }

@@ -242,6 +242,7 @@ func cloneConverter(t *testing.T, c *Converter) *Converter {
 	d.fam, d.tsText = nil, nil
 	d.st = nil
 	d.pending, d.pendKeys, d.labels, d.key, d.skey, d.names, d.bounds, d.deltas = nil, nil, nil, nil, nil, nil, nil, nil
+	d.nameTab = map[string]*nameRef{}
 	require.NoError(t, d.UnmarshalState(b))
 	return &d
 }
