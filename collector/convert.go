@@ -614,8 +614,16 @@ func (c *Converter) appendTags(labels []Label, drop string, stateful bool) (drop
 			empty++
 			continue
 		}
-		if n := len(ls); n > 0 && string(l.Name) <= string(labels[ls[n-1]].Name) {
-			sorted = false
+		if len(l.Name) == 0 {
+			// The parser never yields one; line protocol has no empty tag key.
+			return nil, SkipInvalidLabel
+		}
+		// Names are not empty: comparing the first bytes settles most pairs
+		// without a call.
+		if n := len(ls); n > 0 {
+			if p := labels[ls[n-1]].Name; l.Name[0] < p[0] || l.Name[0] == p[0] && string(l.Name) <= string(p) {
+				sorted = false
+			}
 		}
 		ls = append(ls, int32(i))
 	}
@@ -643,11 +651,11 @@ func (c *Converter) appendTags(labels []Label, drop string, stateful bool) (drop
 	var ok bool
 	for j, li := range ls {
 		l := &labels[li]
-		for i < len(st) && string(st[i].key) < string(l.Name) {
+		for i < len(st) && (st[i].key[0] < l.Name[0] || st[i].key[0] == l.Name[0] && string(st[i].key) < string(l.Name)) {
 			key = append(key, st[i].text...)
 			i++
 		}
-		if i < len(st) && string(st[i].key) == string(l.Name) {
+		if i < len(st) && st[i].key[0] == l.Name[0] && string(st[i].key) == string(l.Name) {
 			i++ // the scraped label wins
 		}
 		n := c.name(j, l.Name)
