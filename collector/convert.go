@@ -360,7 +360,7 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 	stats.EmptyLabels = c.empty
 	moved := false
 	if c.ttl > 0 && c.now-c.st.lastSweep >= c.ttl/4 {
-		_, moved = c.st.expire(c.now - c.ttl)
+		moved = c.st.expire(c.now - c.ttl)
 		c.st.lastSweep = c.now
 	} else if c.st.wasteful() {
 		c.st.compact(math.MinInt64)

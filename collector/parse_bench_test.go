@@ -29,31 +29,7 @@ func BenchmarkParse(b *testing.B) {
 		{"traefikpage-500", traefikpage.Generate(500, 1)},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
-			p := NewParser()
-			n := 0
-			p.Reset(bb.page)
-			for p.Next() {
-				n++
-			}
-			if err := p.Err(); err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(len(bb.page)))
-			b.ReportAllocs()
-			var sink float64
-			cpu0 := cpuTime(b)
-			b.ResetTimer()
-			for b.Loop() {
-				p.Reset(bb.page)
-				for p.Next() {
-					sink += p.Sample().Value
-				}
-			}
-			_ = sink
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/sample")
-			// CPU time says more than wall time on a shared machine.
-			b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/sample")
-			b.ReportMetric(float64(n), "samples/page")
+			benchParse(b, bb.page, func(p *Parser) { p.Reset(bb.page) })
 		})
 	}
 }
@@ -70,32 +46,43 @@ func BenchmarkParseStream(b *testing.B) {
 		{"traefikpage-500", traefikpage.Generate(500, 1)},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
-			p := NewParser()
 			r := bytes.NewReader(bb.page)
-			n := 0
-			p.ResetReader(r)
-			for p.Next() {
-				n++
-			}
-			if err := p.Err(); err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(len(bb.page)))
-			b.ReportAllocs()
-			var sink float64
-			cpu0 := cpuTime(b)
-			b.ResetTimer()
-			for b.Loop() {
+			benchParse(b, bb.page, func(p *Parser) {
 				r.Reset(bb.page)
 				p.ResetReader(r)
-				for p.Next() {
-					sink += p.Sample().Value
-				}
-			}
-			_ = sink
-			b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/sample")
+			})
 		})
 	}
+}
+
+// benchParse parses page, started by reset, once to count its samples and
+// then b.N times, and reports the cost per sample.
+func benchParse(b *testing.B, page []byte, reset func(*Parser)) {
+	p := NewParser()
+	n := 0
+	reset(p)
+	for p.Next() {
+		n++
+	}
+	if err := p.Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(page)))
+	b.ReportAllocs()
+	var sink float64
+	cpu0 := cpuTime(b)
+	b.ResetTimer()
+	for b.Loop() {
+		reset(p)
+		for p.Next() {
+			sink += p.Sample().Value
+		}
+	}
+	_ = sink
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/sample")
+	// CPU time says more than wall time on a shared machine.
+	b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/sample")
+	b.ReportMetric(float64(n), "samples/page")
 }
 
 // cpuTime is the user and system CPU time of the process so far.

@@ -154,6 +154,11 @@ type ownSample struct {
 // parseAll runs our parser over body and copies every sample.
 func parseAll(p *Parser, body []byte) ([]ownSample, error) {
 	p.Reset(body)
+	return copySamples(p)
+}
+
+// copySamples copies every sample p yields.
+func copySamples(p *Parser) ([]ownSample, error) {
 	var out []ownSample
 	for p.Next() {
 		s := p.Sample()

@@ -47,17 +47,7 @@ func (r *chunkyReader) Read(p []byte) (int, error) {
 func parseAllStream(p *Parser, r io.Reader, window int) ([]ownSample, error) {
 	p.window = window
 	p.ResetReader(r)
-	var out []ownSample
-	for p.Next() {
-		s := p.Sample()
-		o := ownSample{Family: string(s.Family), Name: string(s.Name), Type: s.Type,
-			Value: s.Value, TimestampMs: s.TimestampMs, HasTimestamp: s.HasTimestamp}
-		for _, l := range s.Labels {
-			o.Labels = append(o.Labels, [2]string{string(l.Name), string(l.Value)})
-		}
-		out = append(out, o)
-	}
-	return out, p.Err()
+	return copySamples(p)
 }
 
 // streamPages are the pages of the differential tests: the real fixtures, a

@@ -105,14 +105,10 @@ func (st *state) key(i int32) []byte {
 
 // intern returns the index of name, adding it if new.
 func (st *state) intern(name []byte) uint32 {
-	if id, ok := st.nameIdx[string(name)]; ok {
+	if id, ok := st.nameIdx[string(name)]; ok { // no copy of name
 		return id
 	}
-	id := uint32(len(st.names))
-	s := string(name)
-	st.names = append(st.names, s)
-	st.nameIdx[s] = id
-	return id
+	return st.internString(string(name))
 }
 
 // internString is intern for a string.
@@ -251,20 +247,15 @@ func (st *state) histVals(h *histSlot) (bounds, counts []float64) {
 }
 
 // expire forgets series not seen since before cutoff (unix ns), and
-// compacts the state when most of it is garbage. It reports the number of
-// series forgotten and whether slot indices changed.
-func (st *state) expire(cutoff int64) (int, bool) {
-	n := 0
-	for i := range st.slots {
-		if st.slots[i].seen < cutoff {
-			n++
-		}
-	}
-	if n == 0 && !st.wasteful() {
-		return 0, false
+// compacts the state when most of it is garbage. It reports whether it
+// compacted, which changes slot indices.
+func (st *state) expire(cutoff int64) bool {
+	stale := slices.ContainsFunc(st.slots, func(s slot) bool { return s.seen < cutoff })
+	if !stale && !st.wasteful() {
+		return false
 	}
 	st.compact(cutoff)
-	return n, true
+	return true
 }
 
 // wasteful reports whether most of the keys and values are garbage.
