@@ -120,7 +120,7 @@ func printTables(w io.Writer, rows []row, sides []sidecarResult) {
 	if len(rows) > 0 {
 		fmt.Fprintf(w, "\n### Per tool (median of rounds)\n\n")
 		fmt.Fprintln(w, "| services | tool | samples/scrape | scrapes | CPU s per M samples (steady) | CPU s per M samples (whole run) | CPU per scrape | CPU whole run | peak RSS (VmHWM) MiB | RSS at end: anon + file MiB | lines/scrape | fields/scrape | KiB sent/scrape | KiB line protocol/scrape | writes rejected | scrapes failed |")
-		fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, r := range rows {
 			fmt.Fprintf(w, "| %d | %s | %d | %.0f | %.3f | %.3f | %s | %s | %.1f | %.1f + %.1f | %.0f | %.0f | %.1f | %.1f | %d | %d |\n",
 				r.Services, r.Tool, r.Samples, r.Scrapes, r.CPUPerM, r.TotalCPUPerM, fmtDur(r.CPUPerScrape), fmtDur(r.TotalCPU),
