@@ -313,3 +313,27 @@ func bridgeEnv(t testing.TB, srv *influxtest.Server, db, schema string, traefiks
 		"HOSTNAME":              hostName,
 	}
 }
+
+// stack is what every test with a real Traefik starts first: the two
+// binaries, a real InfluxDB, a backend, and Traefik's options pointing at
+// that backend and at an address where nothing listens (the dead backend).
+type stack struct {
+	bridgeBin string
+	influx    *influxtest.Server
+	traefik   harness.TraefikOptions
+}
+
+// startStack starts a stack whose backend startBackend starts.
+func startStack(t *testing.T, startBackend func(testing.TB) *harness.Backend) stack {
+	t.Helper()
+	traefikBin, bridgeBin := harness.NeedTraefik(t), harness.NeedBridge(t)
+	influx := influxtest.Start(t)
+	backend := startBackend(t)
+	dead, err := harness.FreeAddr()
+	require.NoError(t, err)
+	return stack{
+		bridgeBin: bridgeBin,
+		influx:    influx,
+		traefik:   harness.TraefikOptions{Binary: traefikBin, BackendURL: backend.URL, DeadBackendURL: "http://" + dead},
+	}
+}

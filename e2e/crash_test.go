@@ -19,7 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/e2e/harness"
-	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/influxtest"
 )
 
 // Shape of TestCrash's outage. Each kill comes a random 1-4 s after the
@@ -56,19 +55,14 @@ const (
 // every run, at debug level; /metrics; /readyz; --check-config) for the
 // InfluxDB password.
 func TestCrash(t *testing.T) {
-	traefikBin := harness.NeedTraefik(t)
-	bridgeBin := harness.NeedBridge(t)
-	influx := influxtest.Start(t)
-	backend := harness.StartBackend(t)
-	dead, err := harness.FreeAddr()
-	require.NoError(t, err)
-	tr := harness.StartTraefik(t, harness.TraefikOptions{
-		Binary: traefikBin, BackendURL: backend.URL, DeadBackendURL: "http://" + dead,
-	})
+	st := startStack(t, harness.StartBackend)
+	bridgeBin, influx := st.bridgeBin, st.influx
+	tr := harness.StartTraefik(t, st.traefik)
 	ctx := t.Context()
 
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv(crashSeedEnv); s != "" {
+		var err error
 		seed, err = strconv.ParseUint(s, 10, 64)
 		require.NoError(t, err, crashSeedEnv)
 	}

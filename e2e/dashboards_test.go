@@ -38,21 +38,18 @@ var dashboardIntervals = []time.Duration{time.Second, 5 * time.Second}
 // end. The health board must show what the run was: no failures, nothing
 // dropped, one scrape a second.
 func TestDashboards(t *testing.T) {
-	traefikBin, bridgeBin := harness.NeedTraefik(t), harness.NeedBridge(t)
-	influx := influxtest.Start(t)
 	// A backend that also answers WebSocket upgrades: Traefik counts such a
 	// connection with code 0, and the status-class panel must show it too.
-	backend := harness.StartWebSocketBackend(t)
-	dead, err := harness.FreeAddr()
-	require.NoError(t, err)
+	st := startStack(t, harness.StartWebSocketBackend)
+	bridgeBin, influx := st.bridgeBin, st.influx
 	// A copy of dynamic.yml, so the test can change it and Traefik reloads.
 	dynamic := filepath.Join(t.TempDir(), "dynamic.yml")
 	original, err := os.ReadFile(examplePath(t, "traefik", "dynamic.yml"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(dynamic, original, 0o644))
-	tr := harness.StartTraefik(t, harness.TraefikOptions{
-		Binary: traefikBin, BackendURL: backend.URL, DeadBackendURL: "http://" + dead, DynamicConfig: dynamic,
-	})
+	opts := st.traefik
+	opts.DynamicConfig = dynamic
+	tr := harness.StartTraefik(t, opts)
 	ctx := t.Context()
 
 	const db = "e2e_dashboards"

@@ -18,15 +18,9 @@ import (
 // phase (steady traffic, an InfluxDB outage, a Traefik restart) every schema
 // must hold exactly what Traefik counted.
 func TestSidecar(t *testing.T) {
-	traefikBin := harness.NeedTraefik(t)
-	bridgeBin := harness.NeedBridge(t)
-	influx := influxtest.Start(t)
-	backend := harness.StartBackend(t)
-	dead, err := harness.FreeAddr()
-	require.NoError(t, err)
-	tr := harness.StartTraefik(t, harness.TraefikOptions{
-		Binary: traefikBin, BackendURL: backend.URL, DeadBackendURL: "http://" + dead,
-	})
+	st := startStack(t, harness.StartBackend)
+	bridgeBin, influx := st.bridgeBin, st.influx
+	tr := harness.StartTraefik(t, st.traefik)
 	ctx := t.Context()
 
 	schemas := []string{"traefik", "prometheus", "telegraf"}

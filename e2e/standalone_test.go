@@ -6,24 +6,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/e2e/harness"
-	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/influxtest"
 )
 
 // TestStandalone runs one bridge from examples/bridge/standalone.yaml
 // scraping two Traefik instances that get different traffic: each
 // instance's points carry its own instance tag, and each is exact on its own.
 func TestStandalone(t *testing.T) {
-	traefikBin := harness.NeedTraefik(t)
-	bridgeBin := harness.NeedBridge(t)
-	influx := influxtest.Start(t)
-	backend := harness.StartBackend(t)
-	dead, err := harness.FreeAddr()
-	require.NoError(t, err)
+	st := startStack(t, harness.StartBackend)
+	bridgeBin, influx := st.bridgeBin, st.influx
 	var traefiks []*harness.Traefik
 	for _, name := range []string{"traefik-a", "traefik-b"} {
-		traefiks = append(traefiks, harness.StartTraefik(t, harness.TraefikOptions{
-			Binary: traefikBin, BackendURL: backend.URL, DeadBackendURL: "http://" + dead, Name: name,
-		}))
+		opts := st.traefik
+		opts.Name = name
+		traefiks = append(traefiks, harness.StartTraefik(t, opts))
 	}
 	ctx := t.Context()
 	const db = "e2e_standalone"
