@@ -30,7 +30,10 @@ type options struct {
 	telegraf string
 	gzip     bool
 	pageGzip bool
-	out      string
+	// pageFormat is "negotiate" (each tool gets the format its Accept header
+	// prefers, as from a real Traefik) or "text" (text to every tool).
+	pageFormat string
+	out        string
 
 	sidecar         bool
 	sidecarOnly     bool
@@ -60,6 +63,7 @@ func main() {
 	flag.StringVar(&o.telegraf, "telegraf", ".cache/telegraf", "Telegraf binary (tools/telegraf/build.sh)")
 	flag.BoolVar(&o.gzip, "gzip", true, "gzip the InfluxDB writes, on every tool")
 	flag.BoolVar(&o.pageGzip, "page-gzip", true, "gzip the page when the scraper asks, as Traefik's promhttp does")
+	flag.StringVar(&o.pageFormat, "page-format", "negotiate", "negotiate: answer each tool in the format its Accept header prefers, as Traefik does (Telegraf gets delimited protobuf); text: text to every tool")
 	flag.StringVar(&o.out, "out", "", "directory for configs, logs and results.json (default results/<UTC time>)")
 	flag.BoolVar(&o.sidecar, "sidecar", false, "also measure the bridge as an idle sidecar")
 	flag.BoolVar(&o.sidecarOnly, "sidecar-only", false, "measure only the sidecar")
@@ -77,6 +81,9 @@ func main() {
 	var err error
 	if o.services, err = parseInts(services); err != nil {
 		fatal(err)
+	}
+	if o.pageFormat != "negotiate" && o.pageFormat != formatText {
+		fatal(fmt.Errorf("bad -page-format %q (want negotiate or text)", o.pageFormat))
 	}
 	o.tools = strings.Split(tools, ",")
 	o.sidecarTools = strings.Split(sidecarTools, ",")
@@ -122,10 +129,11 @@ func run(ctx context.Context, o options) (bool, error) {
 		return false, err
 	}
 	h.perf, h.pprof = o.perf, o.pprof
+	h.pages.negotiate = o.pageFormat == "negotiate"
 	defer shutdown()
 	printMachine(os.Stdout)
-	fmt.Printf("\nPages %v services, %d scrapes per run every %s, %d rounds, write gzip %t, page gzip %t, tools %s, bridge env %q; logs in %s\n",
-		o.services, o.scrapes, o.interval, o.rounds, o.gzip, o.pageGzip, strings.Join(o.tools, ","), o.bridgeEnv, o.out)
+	fmt.Printf("\nPages %v services, %d scrapes per run every %s, %d rounds, write gzip %t, page gzip %t, page format %s, tools %s, bridge env %q; logs in %s\n",
+		o.services, o.scrapes, o.interval, o.rounds, o.gzip, o.pageGzip, o.pageFormat, strings.Join(o.tools, ","), o.bridgeEnv, o.out)
 
 	var results []result
 	if !o.sidecarOnly {
@@ -139,8 +147,8 @@ func run(ctx context.Context, o options) (bool, error) {
 					if err != nil {
 						return false, err
 					}
-					fmt.Fprintf(os.Stderr, "%s services=%d round=%d: scrapes=%d (gzipped %d, failed %d) cpu=%s steady/scrape=%s vmhwm=%.1fMiB lines=%d wire=%dB %s\n",
-						t.Name, n, r, res.Scrapes, res.ScrapesGzipped, res.FailedScrapes, res.Usage.CPU.Round(time.Millisecond), res.SteadyCPU.Round(time.Millisecond),
+					fmt.Fprintf(os.Stderr, "%s services=%d round=%d: scrapes=%d (gzipped %d, protobuf %d, failed %d) cpu=%s steady/scrape=%s vmhwm=%.1fMiB lines=%d wire=%dB %s\n",
+						t.Name, n, r, res.Scrapes, res.ScrapesGzipped, res.ScrapesProtobuf, res.FailedScrapes, res.Usage.CPU.Round(time.Millisecond), res.SteadyCPU.Round(time.Millisecond),
 						mib(res.PeakRSS), res.Writes.Lines, res.Writes.WireBytes, res.Usage.ExitErr)
 					results = append(results, res)
 				}

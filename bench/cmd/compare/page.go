@@ -3,22 +3,39 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/traefikpage"
 )
 
+// Page formats, as the page server answers them.
+const (
+	formatText     = "text"
+	formatProtobuf = "protobuf"
+)
+
 // page is one Traefik scrape, generated once and served to every tool, so
-// the tools compared in a run parse byte-identical input.
+// the tools compared in a run get the same metrics: byte-identical text, or
+// the same families in delimited protobuf for a tool that asks for it.
 type page struct {
 	raw     []byte
 	gz      []byte // raw gzipped at BestSpeed, as promhttp answers Accept-Encoding: gzip
-	samples int    // sample lines (every family)
-	traefik int    // sample lines of traefik_* families
+	pb      []byte // the same families in delimited protobuf; nil until a run needs it
+	pbGz    []byte
+	samples int // sample lines (every family)
+	traefik int // sample lines of traefik_* families
 }
 
 // pageBook holds the pages of one size, by scrape number. Page k has the
@@ -33,6 +50,98 @@ type pageBook struct {
 
 func newPageBook(services int, gzipPages bool) *pageBook {
 	return &pageBook{services: services, gzip: gzipPages}
+}
+
+// prepareProtobuf encodes pages 0..k in protobuf, once, before a tool that
+// may ask for it starts: encoding a 500-service page takes seconds, which
+// must neither delay a scrape nor compete with the tool for CPU.
+func (b *pageBook) prepareProtobuf(k int) error {
+	b.get(k)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range b.pages[:k+1] {
+		if p.pb != nil {
+			continue
+		}
+		pb, err := textToProtobuf(p.raw)
+		if err != nil {
+			return err
+		}
+		p.pb = pb
+		if b.gzip {
+			p.pbGz = gzipBestSpeed(pb)
+		}
+	}
+	return nil
+}
+
+// textToProtobuf re-encodes a text exposition as delimited protobuf, the
+// answer promhttp gives to a scraper that prefers it (Telegraf does), with
+// the families in name order as a registry gathers them.
+func textToProtobuf(text []byte) ([]byte, error) {
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		return nil, fmt.Errorf("page to protobuf: %w", err)
+	}
+	names := make([]string, 0, len(families))
+	for name := range families {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var buf bytes.Buffer
+	buf.Grow(len(text) / 2)
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	for _, name := range names {
+		if err := enc.Encode(families[name]); err != nil {
+			return nil, fmt.Errorf("page to protobuf: %s: %w", name, err)
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+// protobufSamples counts the samples of a delimited protobuf page as
+// countSamples counts those of a text page: a histogram's buckets, _sum and
+// _count, a summary's quantiles, _sum and _count, one for anything else.
+func protobufSamples(pb []byte) (int, error) {
+	dec := expfmt.NewDecoder(bytes.NewReader(pb), expfmt.NewFormat(expfmt.TypeProtoDelim))
+	n := 0
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); err != nil {
+			if errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, err
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Histogram != nil:
+				n += len(m.Histogram.GetBucket()) + 2
+				if !hasInfBucket(m.Histogram) {
+					n++ // the text format always writes the +Inf bucket
+				}
+			case m.Summary != nil:
+				n += len(m.Summary.GetQuantile()) + 2
+			default:
+				n++
+			}
+		}
+	}
+}
+
+func hasInfBucket(h *dto.Histogram) bool {
+	bs := h.GetBucket()
+	return len(bs) > 0 && bs[len(bs)-1].GetUpperBound() > 1e308
+}
+
+func gzipBestSpeed(b []byte) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(b) / 8)
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
 }
 
 // get returns page k, generating it (and every earlier one) if needed.
@@ -50,12 +159,7 @@ func (b *pageBook) make(round int) *page {
 	p := &page{raw: raw}
 	p.samples, p.traefik = countSamples(raw)
 	if b.gzip {
-		var buf bytes.Buffer
-		buf.Grow(len(raw) / 8)
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-		_, _ = zw.Write(raw)
-		_ = zw.Close()
-		p.gz = buf.Bytes()
+		p.gz = gzipBestSpeed(raw)
 	}
 	return p
 }
@@ -85,6 +189,7 @@ type scrape struct {
 	Arrived time.Time
 	Round   int
 	Gzipped bool
+	Format  string // formatText or formatProtobuf
 	// CPU is the tool's CPU time when the request arrived, zero if unknown.
 	CPU time.Duration
 }
@@ -92,6 +197,10 @@ type scrape struct {
 // pageServer serves the pages of a book in order: the n-th request of a run
 // gets page n, as a Traefik whose counters grow between scrapes.
 type pageServer struct {
+	// negotiate answers each scraper in the format its Accept header prefers,
+	// as Traefik's promhttp handler does; false serves text to everyone.
+	negotiate bool
+
 	book *pageBook
 	// cpu, when set, reads the tool's CPU time; it is sampled on every scrape.
 	cpu func() time.Duration
@@ -136,18 +245,32 @@ func (s *pageServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	p := book.get(round)
 
-	body := p.raw
-	gz := p.gz != nil && acceptsGzip(req.Header.Get("Accept-Encoding"))
+	format, contentType := formatText, expfmt.Format("text/plain; version=0.0.4; charset=utf-8")
+	if s.negotiate {
+		if f := expfmt.NegotiateAccept(req.Header, expfmt.DefaultAcceptedFormats()...); f.FormatType() == expfmt.TypeProtoDelim {
+			format, contentType = formatProtobuf, f
+		}
+	}
+	body, gzBody := p.raw, p.gz
+	if format == formatProtobuf {
+		body, gzBody = p.pb, p.pbGz
+		if body == nil {
+			// runTool prepares protobuf pages for the tools that ask for it.
+			http.Error(w, "protobuf page not prepared", http.StatusInternalServerError)
+			return
+		}
+	}
+	gz := gzBody != nil && acceptsGzip(req.Header.Get("Accept-Encoding"))
 	if gz {
-		body = p.gz
+		body = gzBody
 		w.Header().Set("Content-Encoding", "gzip")
 	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.Header().Set("Content-Type", string(contentType))
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 
 	s.mu.Lock()
-	s.scrapes = append(s.scrapes, scrape{Arrived: now, Round: round, Gzipped: gz, CPU: used})
+	s.scrapes = append(s.scrapes, scrape{Arrived: now, Round: round, Gzipped: gz, Format: format, CPU: used})
 	s.mu.Unlock()
 }
 

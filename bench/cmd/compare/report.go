@@ -19,6 +19,7 @@ type row struct {
 
 	Samples, Traefik int // per scrape, on the page
 	Scrapes          float64
+	Format           string // the page format the tool was served: text, protobuf or mixed
 
 	CPUPerM      float64 // steady CPU s per million samples scraped
 	TotalCPUPerM float64 // whole-life CPU s per million samples scraped
@@ -71,15 +72,25 @@ func summarize(rs []result) []row {
 			return per(func(r result) float64 { return float64(f(r)) / float64(max(r.Scrapes, 1)) })
 		}
 		var rejected int64
-		failed := 0
+		failed, scrapes, protobuf := 0, 0, 0
 		for _, r := range g {
 			rejected += r.Writes.Rejected
 			failed += max(r.FailedScrapes, 0)
+			scrapes += r.Scrapes
+			protobuf += r.ScrapesProtobuf
+		}
+		format := "mixed"
+		switch protobuf {
+		case 0:
+			format = formatText
+		case scrapes:
+			format = formatProtobuf
 		}
 		rows = append(rows, row{
 			Tool: k.tool, Services: k.services, Rounds: len(g),
 			Samples: g[0].SamplesPerScrape, Traefik: g[0].TraefikPerScrape,
 			Scrapes:      per(func(r result) float64 { return float64(r.Scrapes) }),
+			Format:       format,
 			CPUPerM:      per(result.cpuPerMSamples),
 			TotalCPUPerM: per(result.totalCPUPerMSamples),
 			CPUPerScrape: time.Duration(per(func(r result) float64 {
@@ -119,11 +130,11 @@ func median(v []float64) float64 {
 func printTables(w io.Writer, rows []row, sides []sidecarResult) {
 	if len(rows) > 0 {
 		fmt.Fprintf(w, "\n### Per tool (median of rounds)\n\n")
-		fmt.Fprintln(w, "| services | tool | samples/scrape | scrapes | CPU s per M samples (steady) | CPU s per M samples (whole run) | CPU per scrape | CPU whole run | peak RSS (VmHWM) MiB | RSS at end: anon + file MiB | lines/scrape | fields/scrape | KiB sent/scrape | KiB line protocol/scrape | writes rejected | scrapes failed |")
-		fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "| services | tool | page format | samples/scrape | scrapes | CPU s per M samples (steady) | CPU s per M samples (whole run) | CPU per scrape | CPU whole run | peak RSS (VmHWM) MiB | RSS at end: anon + file MiB | lines/scrape | fields/scrape | KiB sent/scrape | KiB line protocol/scrape | writes rejected | scrapes failed |")
+		fmt.Fprintln(w, "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, r := range rows {
-			fmt.Fprintf(w, "| %d | %s | %d | %.0f | %.3f | %.3f | %s | %s | %.1f | %.1f + %.1f | %.0f | %.0f | %.1f | %.1f | %d | %d |\n",
-				r.Services, r.Tool, r.Samples, r.Scrapes, r.CPUPerM, r.TotalCPUPerM, fmtDur(r.CPUPerScrape), fmtDur(r.TotalCPU),
+			fmt.Fprintf(w, "| %d | %s | %s | %d | %.0f | %.3f | %.3f | %s | %s | %.1f | %.1f + %.1f | %.0f | %.0f | %.1f | %.1f | %d | %d |\n",
+				r.Services, r.Tool, r.Format, r.Samples, r.Scrapes, r.CPUPerM, r.TotalCPUPerM, fmtDur(r.CPUPerScrape), fmtDur(r.TotalCPU),
 				mib(r.PeakRSS), mib(r.EndAnon), mib(r.EndFile), r.LinesPerScrape, r.FieldsPerScrape, r.WirePerScrape/1024, r.RawPerScrape/1024, r.Rejected, r.FailedScrapes)
 		}
 		printRatios(w, rows)

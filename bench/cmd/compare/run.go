@@ -25,6 +25,7 @@ type result struct {
 	TraefikPerScrape int // samples of traefik_* families
 	Scrapes          int
 	ScrapesGzipped   int // scrapes the tool asked to receive gzipped
+	ScrapesProtobuf  int // scrapes answered in delimited protobuf (negotiated)
 	// FailedScrapes are scrapes the tool itself counted as failed (the
 	// bridge's scrapes_total, Telegraf's logged errors): a run with any is
 	// not comparable, since part of a page was not delivered.
@@ -85,6 +86,16 @@ type harness struct {
 	pprof bool
 }
 
+// preparePages encodes pages 0..k in protobuf when t will be answered in it:
+// Telegraf's Accept header prefers delimited protobuf, and Traefik's promhttp
+// handler gives it what it prefers. The bridge asks for text only.
+func (h *harness) preparePages(t tool, book *pageBook, k int) error {
+	if !h.pages.negotiate || !t.isTelegraf() {
+		return nil
+	}
+	return book.prepareProtobuf(k)
+}
+
 // runTool starts t, lets it scrape `scrapes` pages of book, stops it with
 // SIGTERM (so it flushes what it holds) and reports what it cost.
 func (h *harness) runTool(ctx context.Context, t tool, book *pageBook, scrapes int, interval time.Duration, gzipOut bool, round int) (result, error) {
@@ -93,6 +104,9 @@ func (h *harness) runTool(ctx context.Context, t tool, book *pageBook, scrapes i
 	// make a tool wait, and generation must not compete with it for CPU.
 	first := book.get(0)
 	book.get(scrapes + 2)
+	if err := h.preparePages(t, book, scrapes+2); err != nil {
+		return res, err
+	}
 	res.SamplesPerScrape, res.TraefikPerScrape = first.samples, first.traefik
 
 	dir := filepath.Join(h.outDir, fmt.Sprintf("s%d-r%d", book.services, round))
@@ -231,6 +245,9 @@ wait:
 		if sc.Gzipped {
 			res.ScrapesGzipped++
 		}
+		if sc.Format == formatProtobuf {
+			res.ScrapesProtobuf++
+		}
 	}
 	if n := len(served); n >= 3 && served[1].CPU > 0 && served[n-1].CPU > served[1].CPU {
 		res.SteadyCPU = (served[n-1].CPU - served[1].CPU) / time.Duration(n-2)
@@ -325,6 +342,9 @@ func (s sidecarResult) coreShare() float64 {
 func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interval, d time.Duration) (sidecarResult, error) {
 	res := sidecarResult{Tool: t.Name, Services: book.services, Interval: interval}
 	book.get(int(d/interval) + 3)
+	if err := h.preparePages(t, book, int(d/interval)+3); err != nil {
+		return res, err
+	}
 	dir := filepath.Join(h.outDir, "sidecar")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
