@@ -5,7 +5,7 @@
 # Results land in $OUT (default results/<UTC time>): compare.md, sidecar.md,
 # micro.txt, and each run's configs, logs and results.json.
 #
-#   bash bench/run.sh                 # about 15 minutes on 2 cores
+#   bash bench/run.sh                 # about 25 minutes on 2 cores
 #   ROUNDS=5 bash bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,9 +18,13 @@ mkdir -p "$out" .cache
 go build -o .cache/compare ./cmd/compare
 (cd .. && git log -1 --format='bridge at commit %H (%cI)') >"$out/commit.txt" 2>/dev/null || true
 
+# bridge-shipped is the bridge with examples/bridge/sidecar.yaml as it ships
+# (disk buffer fsynced every scrape, HTTPS and auth, self-metrics); Telegraf
+# is answered in protobuf, as a real Traefik answers its Accept header.
 .cache/compare -services "${SERVICES:-20,100,500}" -rounds "${ROUNDS:-3}" -scrapes "${SCRAPES:-10}" \
+	-tools "${TOOLS:-bridge,bridge-shipped,bridge-telegraf,telegraf}" \
 	-interval "${INTERVAL:-2s}" -out "$out/compare" >"$out/compare.md" 2>"$out/compare.log"
-.cache/compare -sidecar-only -sidecar-tools "${SIDECAR_TOOLS:-bridge}" -sidecar-services 20 \
+.cache/compare -sidecar-only -sidecar-tools "${SIDECAR_TOOLS:-bridge,bridge-shipped}" -sidecar-services 20 \
 	-sidecar-interval 10s -sidecar-duration "${SIDECAR_DURATION:-3m}" -out "$out/sidecar" >"$out/sidecar.md" 2>"$out/sidecar.log"
 go test ./pipeline -run '^$' -bench . -benchtime "${BENCHTIME:-10x}" >"$out/micro.txt" 2>&1
 cat "$out/compare.md" "$out/sidecar.md"

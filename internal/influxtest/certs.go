@@ -128,3 +128,14 @@ func WriteOtherCA(path string) error {
 	}
 	return os.WriteFile(path, b, 0o600)
 }
+
+// WriteServerPKI writes a fresh CA and a server certificate for localhost,
+// 127.0.0.1 and ::1 as PEM files in dir, for a stand-in that must be reached
+// the way InfluxDB is: over HTTPS, trusted through a CA file.
+func WriteServerPKI(dir string) (caFile, certFile, keyFile string, err error) {
+	p, err := newPKI(dir)
+	if err != nil {
+		return "", "", "", err
+	}
+	return p.caFile, p.certFile, p.keyFile, nil
+}

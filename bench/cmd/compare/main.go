@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/influxtest"
 )
 
 type options struct {
@@ -28,8 +30,10 @@ type options struct {
 	tools    []string
 	bridge   string
 	telegraf string
-	gzip     bool
-	pageGzip bool
+	// shippedConfig is the config file of the bridge-shipped tool.
+	shippedConfig string
+	gzip          bool
+	pageGzip      bool
 	// pageFormat is "negotiate" (each tool gets the format its Accept header
 	// prefers, as from a real Traefik) or "text" (text to every tool).
 	pageFormat string
@@ -58,8 +62,9 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds: every tool runs once per size per round; tables show medians")
 	flag.IntVar(&o.scrapes, "scrapes", 10, "scrapes per tool run")
 	flag.DurationVar(&o.interval, "interval", 2*time.Second, "scrape interval of every tool")
-	flag.StringVar(&tools, "tools", "bridge,bridge-telegraf,telegraf", "tools to run: bridge, bridge-telegraf, telegraf")
+	flag.StringVar(&tools, "tools", "bridge,bridge-telegraf,telegraf", "tools to run: bridge, bridge-telegraf, bridge-shipped, telegraf")
 	flag.StringVar(&o.bridge, "bridge", ".cache/traefik-influxdb-bridge", "bridge binary")
+	flag.StringVar(&o.shippedConfig, "shipped-config", "../examples/bridge/sidecar.yaml", "config file the bridge-shipped tool runs as it is (addresses, paths and password from TIB_* variables)")
 	flag.StringVar(&o.telegraf, "telegraf", ".cache/telegraf", "Telegraf binary (tools/telegraf/build.sh)")
 	flag.BoolVar(&o.gzip, "gzip", true, "gzip the InfluxDB writes, on every tool")
 	flag.BoolVar(&o.pageGzip, "page-gzip", true, "gzip the page when the scraper asks, as Traefik's promhttp does")
@@ -67,7 +72,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "directory for configs, logs and results.json (default results/<UTC time>)")
 	flag.BoolVar(&o.sidecar, "sidecar", false, "also measure the bridge as an idle sidecar")
 	flag.BoolVar(&o.sidecarOnly, "sidecar-only", false, "measure only the sidecar")
-	flag.StringVar(&sidecarTools, "sidecar-tools", "bridge", "tools measured as a sidecar, one after the other: bridge, telegraf")
+	flag.StringVar(&sidecarTools, "sidecar-tools", "bridge,bridge-shipped", "tools measured as a sidecar, one after the other: bridge, bridge-shipped, telegraf")
 	flag.IntVar(&o.sidecarServices, "sidecar-services", 20, "sidecar page size")
 	flag.DurationVar(&o.sidecarInterval, "sidecar-interval", 10*time.Second, "sidecar scrape interval")
 	flag.DurationVar(&o.sidecarDuration, "sidecar-duration", 3*time.Minute, "how long the sidecar runs")
@@ -92,7 +97,7 @@ func main() {
 	}
 	if o.smoke {
 		o.services, o.rounds, o.scrapes, o.interval = []int{5}, 1, 3, time.Second
-		o.tools = []string{toolBridge, toolBridgeTelegraf}
+		o.tools = []string{toolBridge, toolBridgeTelegraf, toolBridgeShipped}
 		if _, err := os.Stat(o.telegraf); err == nil {
 			o.tools = append(o.tools, toolTelegraf)
 		}
@@ -200,10 +205,15 @@ func newTool(name string, o options) (tool, error) {
 		return tool{Name: name, Binary: o.bridge, Schema: "traefik", Env: o.bridgeEnv}, checkBinary(o.bridge)
 	case toolBridgeTelegraf:
 		return tool{Name: name, Binary: o.bridge, Schema: "telegraf", Env: o.bridgeEnv}, checkBinary(o.bridge)
+	case toolBridgeShipped:
+		if _, err := os.Stat(o.shippedConfig); err != nil {
+			return tool{}, fmt.Errorf("-shipped-config: %w", err)
+		}
+		return tool{Name: name, Binary: o.bridge, Schema: "traefik", Config: o.shippedConfig, Env: o.bridgeEnv}, checkBinary(o.bridge)
 	case toolTelegraf:
 		return tool{Name: name, Binary: o.telegraf}, checkBinary(o.telegraf)
 	}
-	return tool{}, fmt.Errorf("unknown tool %q (want bridge, bridge-telegraf or telegraf)", name)
+	return tool{}, fmt.Errorf("unknown tool %q (want bridge, bridge-telegraf, bridge-shipped or telegraf)", name)
 }
 
 func checkBinary(path string) error {
@@ -217,30 +227,55 @@ func checkBinary(path string) error {
 	return nil
 }
 
-// startHarness starts the page server and the InfluxDB stand-in on loopback.
+// startHarness starts the page server and the InfluxDB stand-in on loopback:
+// the stand-in over plain HTTP, and over HTTPS with Basic auth for the
+// shipped config, its CA written into out.
 func startHarness(out string) (*harness, func(), error) {
 	h := &harness{pages: &pageServer{}, recv: &receiver{}, outDir: out}
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, err
-	}
-	il, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		pl.Close()
-		return nil, nil, err
-	}
-	h.pageURL = "http://" + pl.Addr().String() + "/metrics"
-	h.influxURL = "http://" + il.Addr().String()
-	ps := &http.Server{Handler: h.pages, ReadHeaderTimeout: 10 * time.Second}
-	is := &http.Server{Handler: h.recv, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = ps.Serve(pl) }()
-	go func() { _ = is.Serve(il) }()
-	return h, func() {
+	var servers []*http.Server
+	shutdown := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = ps.Shutdown(ctx)
-		_ = is.Shutdown(ctx)
-	}, nil
+		for _, s := range servers {
+			_ = s.Shutdown(ctx)
+		}
+	}
+	serve := func(handler http.Handler, certFile, keyFile string) (string, error) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		s := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, s)
+		if certFile == "" {
+			go func() { _ = s.Serve(l) }()
+			return "http://" + l.Addr().String(), nil
+		}
+		go func() { _ = s.ServeTLS(l, certFile, keyFile) }()
+		return "https://" + l.Addr().String(), nil
+	}
+	pki := filepath.Join(out, "pki")
+	if err := os.MkdirAll(pki, 0o700); err != nil {
+		return nil, nil, err
+	}
+	caFile, certFile, keyFile, err := influxtest.WriteServerPKI(pki)
+	if err != nil {
+		return nil, nil, err
+	}
+	h.caFile = caFile
+	pageURL, err := serve(h.pages, "", "")
+	if err == nil {
+		h.influxURL, err = serve(h.recv, "", "")
+	}
+	if err == nil {
+		h.influxTLSURL, err = serve(basicAuth(h.recv, shippedUser, shippedPassword), certFile, keyFile)
+	}
+	if err != nil {
+		shutdown()
+		return nil, nil, err
+	}
+	h.pageURL = pageURL + "/metrics"
+	return h, shutdown, nil
 }
 
 func freeLoopbackAddr() (string, error) {

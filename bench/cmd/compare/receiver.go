@@ -64,6 +64,22 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
+// basicAuth answers 401, as InfluxDB with auth-enabled does, to a request
+// without the expected credentials, so a tool that sends none is seen at once.
+// /ping needs none, as on InfluxDB.
+func basicAuth(next http.Handler, user, password string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if u, p, ok := req.BasicAuth(); req.URL.Path != "/ping" && (!ok || u != user || p != password) {
+			drain(req.Body)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"authorization failed"}`)
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
 func (r *receiver) write(w http.ResponseWriter, req *http.Request) {
 	wire := &countingReader{r: req.Body}
 	var body io.Reader = wire

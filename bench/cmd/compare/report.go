@@ -51,7 +51,7 @@ func summarize(rs []result) []row {
 		}
 		groups[k] = append(groups[k], r)
 	}
-	rank := map[string]int{toolBridge: 0, toolBridgeTelegraf: 1, toolTelegraf: 2}
+	rank := map[string]int{toolBridge: 0, toolBridgeShipped: 1, toolBridgeTelegraf: 2, toolTelegraf: 3}
 	slices.SortStableFunc(order, func(a, b key) int {
 		if a.services != b.services {
 			return a.services - b.services
@@ -209,7 +209,7 @@ func targets(rows []row, sides []sidecarResult) []verdict {
 	}
 	for _, n := range []int{100, 500} {
 		tg := get(toolTelegraf, n)
-		for _, name := range []string{toolBridge, toolBridgeTelegraf} {
+		for _, name := range []string{toolBridge, toolBridgeShipped, toolBridgeTelegraf} {
 			b := get(name, n)
 			if b == nil || tg == nil || tg.CPUPerM == 0 {
 				continue
@@ -222,7 +222,7 @@ func targets(rows []row, sides []sidecarResult) []verdict {
 		}
 	}
 	if tg := get(toolTelegraf, 100); tg != nil && tg.PeakRSS > 0 {
-		for _, name := range []string{toolBridge, toolBridgeTelegraf} {
+		for _, name := range []string{toolBridge, toolBridgeShipped, toolBridgeTelegraf} {
 			if b := get(name, 100); b != nil {
 				ratio := float64(b.PeakRSS) / float64(tg.PeakRSS)
 				vs = append(vs, verdict{
@@ -232,7 +232,7 @@ func targets(rows []row, sides []sidecarResult) []verdict {
 			}
 		}
 	}
-	for _, name := range []string{toolBridge, toolBridgeTelegraf} {
+	for _, name := range []string{toolBridge, toolBridgeShipped, toolBridgeTelegraf} {
 		if b := get(name, 500); b != nil {
 			vs = append(vs, verdict{
 				Target: fmt.Sprintf("%s: a 500-service page in < 0.5 s CPU", name),
@@ -241,13 +241,13 @@ func targets(rows []row, sides []sidecarResult) []verdict {
 		}
 	}
 	for _, side := range sides {
-		if side.Tool != toolBridge {
+		if side.Tool != toolBridge && side.Tool != toolBridgeShipped {
 			continue
 		}
 		vs = append(vs,
-			verdict{Target: fmt.Sprintf("sidecar (%d services, %s): < 0.2 %% of one core", side.Services, side.Interval),
+			verdict{Target: fmt.Sprintf("%s sidecar (%d services, %s): < 0.2 %% of one core", side.Tool, side.Services, side.Interval),
 				Value: fmt.Sprintf("%.3f %%", 100*side.coreShare()), Met: side.coreShare() < 0.002},
-			verdict{Target: "sidecar: < 20 MiB RSS",
+			verdict{Target: side.Tool + " sidecar: < 20 MiB RSS",
 				Value: fmt.Sprintf("%.1f MiB (peak %.1f MiB)", mib(side.RSS), mib(side.PeakRSS)), Met: side.PeakRSS < 20<<20},
 		)
 	}

@@ -75,7 +75,10 @@ type harness struct {
 	pages              *pageServer
 	recv               *receiver
 	pageURL, influxURL string
-	outDir             string
+	// influxTLSURL is the receiver over HTTPS with Basic auth; caFile
+	// signed its certificate.
+	influxTLSURL, caFile string
+	outDir               string
 	// perf, when set, samples each tool's stacks with `perf record` for the
 	// whole run; perf runs as its own process, outside the tool's rusage,
 	// but its sampling still costs the tool a little: use separate runs.
@@ -124,15 +127,17 @@ func (h *harness) runTool(ctx context.Context, t tool, book *pageBook, scrapes i
 		}
 	}
 	cmd, logf, err := t.command(runSetup{
-		PprofAddr:  pprofAddr,
-		PageURL:    h.pageURL,
-		InfluxURL:  h.influxURL,
-		Interval:   interval,
-		Gzip:       gzipOut,
-		BatchSize:  5000,
-		MaxMetrics: first.samples,
-		Listen:     listen,
-		Dir:        dir,
+		PprofAddr:    pprofAddr,
+		PageURL:      h.pageURL,
+		InfluxURL:    h.influxURL,
+		InfluxTLSURL: h.influxTLSURL,
+		CAFile:       h.caFile,
+		Interval:     interval,
+		Gzip:         gzipOut,
+		BatchSize:    5000,
+		MaxMetrics:   first.samples,
+		Listen:       listen,
+		Dir:          dir,
 	})
 	if err != nil {
 		return res, err
@@ -360,7 +365,8 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 		}
 	}
 	cmd, logf, err := t.command(runSetup{
-		PageURL: h.pageURL, InfluxURL: h.influxURL, Interval: interval, Gzip: true,
+		PageURL: h.pageURL, InfluxURL: h.influxURL, InfluxTLSURL: h.influxTLSURL, CAFile: h.caFile,
+		Interval: interval, Gzip: true,
 		BatchSize: 5000, MaxMetrics: book.get(0).samples, Listen: listen, Dir: dir,
 		PprofAddr: pprofAddr,
 	})

@@ -15,6 +15,10 @@ type tool struct {
 	Binary string
 	// Schema is the bridge's output schema; empty for Telegraf.
 	Schema string
+	// Config, when set, is a config file the bridge runs as it is, with only
+	// the addresses, paths and password set from the environment (TIB_*):
+	// examples/bridge/sidecar.yaml, what a sidecar user deploys.
+	Config string
 	// Env is added to the inherited environment.
 	Env []string
 }
@@ -23,7 +27,17 @@ type tool struct {
 const (
 	toolBridge         = "bridge"          // the bridge, traefik schema (its default)
 	toolBridgeTelegraf = "bridge-telegraf" // the bridge, telegraf schema: Telegraf's output shape
-	toolTelegraf       = "telegraf"
+	// toolBridgeShipped is the bridge with the shipped sidecar config: disk
+	// buffer fsynced on every scrape with its counter state, HTTPS with a CA
+	// file and Basic auth to InfluxDB, self-metrics written, info logs.
+	toolBridgeShipped = "bridge-shipped"
+	toolTelegraf      = "telegraf"
+)
+
+// Credentials the HTTPS receiver requires, and the shipped config names.
+const (
+	shippedUser     = "traefik"
+	shippedPassword = "bench-secret"
 )
 
 func (t tool) isTelegraf() bool { return t.Name == toolTelegraf }
@@ -33,9 +47,13 @@ func (t tool) isTelegraf() bool { return t.Name == toolTelegraf }
 type runSetup struct {
 	PageURL   string
 	InfluxURL string
-	Interval  time.Duration
-	Gzip      bool
-	BatchSize int
+	// InfluxTLSURL is the same receiver over HTTPS with Basic auth, its
+	// certificate signed by CAFile.
+	InfluxTLSURL string
+	CAFile       string
+	Interval     time.Duration
+	Gzip         bool
+	BatchSize    int
 	// MaxMetrics is a per-scrape upper bound on lines; Telegraf's buffer
 	// (default 10,000 metrics) is raised above it so Telegraf drops nothing.
 	MaxMetrics int
@@ -62,6 +80,13 @@ func (t tool) command(s runSetup) (*exec.Cmd, *os.File, error) {
 		if s.PprofAddr != "" {
 			args = append(args, "--pprof-addr", s.PprofAddr)
 		}
+	} else if t.Config != "" {
+		b, err := os.ReadFile(t.Config)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfgPath, body = filepath.Join(s.Dir, t.Name+".yaml"), string(b)
+		args = []string{"--config", cfgPath}
 	} else {
 		cfgPath = filepath.Join(s.Dir, t.Name+".yaml")
 		body = bridgeConfig(s, t.Schema)
@@ -69,6 +94,31 @@ func (t tool) command(s runSetup) (*exec.Cmd, *os.File, error) {
 	}
 	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
 		return nil, nil, err
+	}
+	var shippedEnv []string
+	if t.Config != "" {
+		// A fresh buffer each run: a backlog or counter state left by the
+		// previous run would be work this run did not cause.
+		bufDir := filepath.Join(s.Dir, t.Name+".buffer")
+		if err := os.RemoveAll(bufDir); err != nil {
+			return nil, nil, err
+		}
+		if s.InfluxTLSURL == "" || s.CAFile == "" {
+			return nil, nil, fmt.Errorf("%s needs the HTTPS receiver", t.Name)
+		}
+		prec, _ := precisionFor(s.Interval) // "s", the shipped default, above 1 s
+		shippedEnv = []string{
+			"TIB_TRAEFIK_URLS=" + s.PageURL,
+			"TIB_TRAEFIK_INTERVAL=" + s.Interval.String(),
+			"TIB_TRAEFIK_TIMEOUT=" + min(5*time.Second, s.Interval).String(),
+			"TIB_INFLUXDB_PRECISION=" + prec,
+			"TIB_INFLUXDB_URL=" + s.InfluxTLSURL,
+			"TIB_INFLUXDB_TLS_CA_FILE=" + s.CAFile,
+			"TIB_INFLUXDB_USERNAME=" + shippedUser,
+			"TIB_INFLUXDB_PASSWORD=" + shippedPassword,
+			"TIB_BUFFER_DIR=" + bufDir,
+			"TIB_LISTEN=" + s.Listen,
+		}
 	}
 	logf, err := os.Create(filepath.Join(s.Dir, t.Name+".log"))
 	if err != nil {
@@ -82,6 +132,7 @@ func (t tool) command(s runSetup) (*exec.Cmd, *os.File, error) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, shippedEnv...)
 	cmd.Env = append(cmd.Env, t.Env...)
 	if s.PprofAddr != "" && !t.isTelegraf() {
 		cmd.Env = append(cmd.Env, "BENCH_PPROF_ADDR="+s.PprofAddr)
