@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -246,6 +247,9 @@ func startHarness(out string) (*harness, func(), error) {
 			return "", err
 		}
 		s := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		// HTTP/1.1 only, as InfluxDB 1.x serves HTTPS: its tls.Config offers
+		// no ALPN, so clients never get HTTP/2 from it.
+		s.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 		servers = append(servers, s)
 		if certFile == "" {
 			go func() { _ = s.Serve(l) }()
