@@ -1,10 +1,12 @@
 package diskqueue
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"math"
@@ -150,8 +152,10 @@ type Queue struct {
 	dirty      bool          // the active segment has unsynced bytes
 	lastAppend int64         // Unix ns of the last append
 	chunks     []chunk       // reused by append
-	wbuf       []byte
-	rbuf       []byte
+	// wbuf gathers small pieces of a group (headers, keys, short payloads)
+	// into fewer writes; payloads are written from the caller's memory.
+	wbuf *bufio.Writer
+	rbuf []byte
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -289,15 +293,7 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 	// Appends are told apart by their time on open, so no two share one.
 	now := max(time.Now().UnixNano(), q.lastAppend+1)
 	q.lastAppend = now
-	q.wbuf = q.wbuf[:0]
-	for i, c := range chunks {
-		if i < len(chunks)-1 {
-			q.wbuf = appendRecord(q.wbuf, flagContinued, c.data, c.lines, "", nil, now)
-		} else {
-			q.wbuf = appendRecord(q.wbuf, 0, c.data, c.lines, key, state, now)
-		}
-	}
-	if _, err := s.f.WriteAt(q.wbuf, s.size); err != nil {
+	if err := q.writeGroup(s, chunks, key, state, now); err != nil {
 		// Take back whatever part was written so the next record does not
 		// follow garbage; if even that fails, leave the file to the repair
 		// on open and write elsewhere.
@@ -339,6 +335,39 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 		}
 	}
 	return nil
+}
+
+// writeBuffer is the size of wbuf: a group is written in pieces of about
+// this size, whatever its own size, instead of being copied whole first
+// (a large Traefik's scrape and state are tens of megabytes).
+const writeBuffer = 64 << 10
+
+// writeGroup writes the records of one append at the end of s, as
+// appendRecord would lay them out, without copying the payloads into one
+// buffer first. Nothing is durable before the fsync that follows; a crash
+// in between leaves a torn group, which Open drops whole.
+func (q *Queue) writeGroup(s *segment, chunks []chunk, key string, state []byte, now int64) error {
+	ow := io.NewOffsetWriter(s.f, s.size)
+	if q.wbuf == nil {
+		q.wbuf = bufio.NewWriterSize(ow, writeBuffer)
+	} else {
+		q.wbuf.Reset(ow)
+	}
+	w := q.wbuf
+	for i, c := range chunks {
+		flags, k, st := byte(flagContinued), "", []byte(nil)
+		if i == len(chunks)-1 {
+			flags, k, st = 0, key, state
+		}
+		h := recordHeader(flags, c.data, c.lines, k, st, now)
+		_, _ = w.Write(h[:])
+		_, _ = w.Write(c.data)
+		_, _ = w.WriteString(k)
+		_, _ = w.Write(st)
+	}
+	err := w.Flush() // a bufio.Writer keeps its first error and returns it here
+	w.Reset(nil)     // keep no reference to the file
+	return err
 }
 
 type chunk struct {

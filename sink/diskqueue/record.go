@@ -154,9 +154,10 @@ func decodeRecord(b []byte) (record, error) {
 	}, nil
 }
 
-// appendRecord encodes a record onto dst. The caller has validated the sizes.
-func appendRecord(dst []byte, flags byte, data []byte, lines int, key string, state []byte, appended int64) []byte {
-	start := len(dst)
+// recordHeader returns the header of a record of that payload, checksum
+// included, so that a record can be written without copying its payload.
+// The caller has validated the sizes.
+func recordHeader(flags byte, data []byte, lines int, key string, state []byte, appended int64) [headerSize]byte {
 	var h [headerSize]byte
 	h[0] = kindRecord
 	h[1] = flags
@@ -165,14 +166,21 @@ func appendRecord(dst []byte, flags byte, data []byte, lines int, key string, st
 	binary.LittleEndian.PutUint16(h[12:], uint16(len(key)))
 	binary.LittleEndian.PutUint32(h[16:], uint32(len(state)))
 	binary.LittleEndian.PutUint64(h[20:], uint64(appended))
+	sum := crc32.Update(0, castagnoli, h[:28])
+	sum = crc32.Update(sum, castagnoli, data)
+	sum = crc32.Update(sum, castagnoli, []byte(key))
+	sum = crc32.Update(sum, castagnoli, state)
+	binary.LittleEndian.PutUint32(h[28:], sum)
+	return h
+}
+
+// appendRecord encodes a record onto dst. The caller has validated the sizes.
+func appendRecord(dst []byte, flags byte, data []byte, lines int, key string, state []byte, appended int64) []byte {
+	h := recordHeader(flags, data, lines, key, state, appended)
 	dst = append(dst, h[:]...)
 	dst = append(dst, data...)
 	dst = append(dst, key...)
-	dst = append(dst, state...)
-	sum := crc32.Update(0, castagnoli, dst[start:start+28])
-	sum = crc32.Update(sum, castagnoli, dst[start+headerSize:])
-	binary.LittleEndian.PutUint32(dst[start+28:], sum)
-	return dst
+	return append(dst, state...)
 }
 
 // padRecord returns a padding record covering exactly n bytes (n >= headerSize),
