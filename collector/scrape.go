@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -32,6 +34,7 @@ type Scraper struct {
 	username  string
 	password  string
 	bearer    string
+	gzip      string    // traefik.gzip
 	gzips     sync.Pool // *gzip.Reader
 }
 
@@ -71,6 +74,7 @@ func NewScraper(cfg config.Traefik) (*Scraper, error) {
 		username: cfg.Username,
 		password: string(cfg.Password),
 		bearer:   string(cfg.BearerToken),
+		gzip:     cfg.Gzip,
 	}
 	if s.timeout <= 0 {
 		return nil, errors.New("traefik.timeout: must be positive")
@@ -117,6 +121,30 @@ func NewScraper(cfg config.Traefik) (*Scraper, error) {
 	}
 	s.client = &http.Client{Transport: s.transport}
 	return s, nil
+}
+
+// asksGzip says whether a scrape of u asks for a gzipped page. With
+// traefik.gzip auto (or unset) it does unless u's host is a loopback
+// address: Traefik compresses every gzip scrape at the default level, about
+// 10 ms of its CPU for a 20-service page, to save bytes that never leave the
+// machine. A host name other than localhost is not resolved here; it gets
+// gzip.
+func (s *Scraper) asksGzip(u *url.URL) bool {
+	switch s.gzip {
+	case config.GzipAlways:
+		return true
+	case config.GzipNever:
+		return false
+	}
+	return !isLoopback(u.Hostname())
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // readSecretFile reads a password or token file without its final line end.
@@ -188,7 +216,9 @@ func (s *Scraper) Stream(ctx context.Context, url string, read func(body io.Read
 		req.Host = s.host
 	}
 	req.Header.Set("Accept", acceptHeader)
-	req.Header.Set("Accept-Encoding", "gzip")
+	if s.asksGzip(req.URL) {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
 	req.Header.Set("User-Agent", "traefik-influxdb-bridge")
 	switch {
 	case s.bearer != "":

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,9 +90,19 @@ func TestScrape(t *testing.T) {
 			want: page, kind: "ok",
 			check: func(t *testing.T, h http.Header) {
 				require.Equal(t, "text/plain;version=0.0.4", h.Get("Accept"))
-				require.Equal(t, "gzip", h.Get("Accept-Encoding"))
+				require.Empty(t, h.Get("Accept-Encoding"), "traefik.gzip auto asks no gzip from loopback")
 				require.Empty(t, h.Get("Authorization"))
 			},
+		},
+		{
+			name: "traefik.gzip always asks for gzip from loopback too",
+			cfg:  func(c *config.Traefik) { c.Gzip = config.GzipAlways },
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Encoding", "gzip")
+				_, _ = w.Write(zipped.Bytes())
+			},
+			want: page, kind: "ok",
+			check: func(t *testing.T, h http.Header) { require.Equal(t, "gzip", h.Get("Accept-Encoding")) },
 		},
 		{
 			name: "gzip",
@@ -242,6 +253,33 @@ func TestScrape(t *testing.T) {
 			}
 			if tt.check != nil {
 				tt.check(t, rec.last())
+			}
+		})
+	}
+}
+
+func TestAsksGzip(t *testing.T) {
+	tests := []struct {
+		url                 string
+		auto, always, never bool
+	}{
+		{"http://127.0.0.1:9100/metrics", false, true, false},
+		{"http://127.10.0.3:9100/metrics", false, true, false},
+		{"http://[::1]:9100/metrics", false, true, false},
+		{"http://[::ffff:127.0.0.1]:9100/metrics", false, true, false},
+		{"http://localhost:9100/metrics", false, true, false},
+		{"https://LocalHost/metrics", false, true, false},
+		{"http://10.0.0.7:9100/metrics", true, true, false},
+		{"http://[2001:db8::1]:9100/metrics", true, true, false},
+		{"http://traefik.kube-system.svc:9100/metrics", true, true, false},
+		{"http://localhost.example.com/metrics", true, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			u, err := url.Parse(tt.url)
+			require.NoError(t, err)
+			for mode, want := range map[string]bool{config.GzipAuto: tt.auto, "": tt.auto, config.GzipAlways: tt.always, config.GzipNever: tt.never} {
+				require.Equal(t, want, (&Scraper{gzip: mode}).asksGzip(u), "traefik.gzip %q", mode)
 			}
 		})
 	}

@@ -33,10 +33,13 @@ type Config struct {
 
 // Traefik says where and how to scrape.
 type Traefik struct {
-	URLs      []string          `mapstructure:"urls" yaml:"urls"`
-	Interval  time.Duration     `mapstructure:"interval" yaml:"interval"`
-	Timeout   time.Duration     `mapstructure:"timeout" yaml:"timeout"`
-	MaxBody   Size              `mapstructure:"max_body" yaml:"max_body"`
+	URLs     []string      `mapstructure:"urls" yaml:"urls"`
+	Interval time.Duration `mapstructure:"interval" yaml:"interval"`
+	Timeout  time.Duration `mapstructure:"timeout" yaml:"timeout"`
+	MaxBody  Size          `mapstructure:"max_body" yaml:"max_body"`
+	// Gzip is whether a scrape asks Traefik for a gzipped page: GzipAuto
+	// (not from a loopback address), GzipAlways or GzipNever.
+	Gzip      string            `mapstructure:"gzip" yaml:"gzip"`
 	SeriesTTL time.Duration     `mapstructure:"series_ttl" yaml:"series_ttl"`
 	MaxSeries int               `mapstructure:"max_series" yaml:"max_series"`
 	Headers   map[string]string `mapstructure:"headers" yaml:"headers"`
@@ -121,6 +124,16 @@ const (
 	SchemaTelegraf   = "telegraf"
 )
 
+// Values of traefik.gzip.
+const (
+	// GzipAuto asks for gzip except from a loopback address: compressing
+	// costs Traefik more CPU than the bridge's whole scrape, and saves
+	// nothing on loopback (BENCHMARKS.md, "Page compression").
+	GzipAuto   = "auto"
+	GzipAlways = "always"
+	GzipNever  = "never"
+)
+
 // Default returns the built-in defaults; config.example.yaml must equal them.
 func Default() Config {
 	return Config{
@@ -129,6 +142,7 @@ func Default() Config {
 			Interval:  10 * time.Second,
 			Timeout:   5 * time.Second,
 			MaxBody:   64 * MiB,
+			Gzip:      GzipAuto,
 			SeriesTTL: time.Hour,
 			MaxSeries: 500000,
 			Headers:   map[string]string{},
@@ -190,6 +204,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Traefik.MaxBody == 0 {
 		return fmt.Errorf("traefik.max_body: must be positive")
+	}
+	switch c.Traefik.Gzip {
+	case GzipAuto, GzipAlways, GzipNever:
+	default:
+		return fmt.Errorf("traefik.gzip: must be auto, always or never, got %q", c.Traefik.Gzip)
 	}
 	if c.Traefik.MaxSeries < 0 {
 		return fmt.Errorf("traefik.max_series: must be 0 (no bound) or more, got %d", c.Traefik.MaxSeries)

@@ -385,6 +385,26 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 	defer stopMem()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	if h.perf {
+		defer startPerf(pid, filepath.Join(dir, t.Name+".perf.data"))()
+	}
+	cpuProfileDone := make(chan struct{})
+	if pprofAddr != "" {
+		// Over the whole run but the first interval (start-up).
+		go func() {
+			defer close(cpuProfileDone)
+			secs := max(1, int((d - interval - 5*time.Second).Seconds()))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(interval):
+			}
+			saveURL(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs),
+				filepath.Join(dir, t.Name+".cpu.pprof"), time.Duration(secs)*time.Second+10*time.Second)
+		}()
+	} else {
+		close(cpuProfileDone)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -402,6 +422,10 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 		saveURL(ctx, "http://"+listen+"/metrics", filepath.Join(dir, t.Name+".self-metrics.txt"), 5*time.Second)
 	}
 	if pprofAddr != "" {
+		select {
+		case <-cpuProfileDone:
+		case <-time.After(15 * time.Second):
+		}
 		saveURL(ctx, "http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(dir, t.Name+".heap.pprof"), 10*time.Second)
 	}
 	served := h.pages.served()
