@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"maps"
@@ -156,6 +157,7 @@ type Queue struct {
 	// into fewer writes; payloads are written from the caller's memory.
 	wbuf *bufio.Writer
 	rbuf []byte
+	tail []byte // scratch for the key and state of a record being read
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -637,9 +639,11 @@ func (q *Queue) Next(ctx context.Context, maxLines, maxBytes int) (sink.Batch, e
 	}
 }
 
-// takeBatch reads the records at the head into one batch with one read per
-// segment touched, checks each record's checksum and squeezes the headers out.
-// A record that fails is dropped as corrupt; ok is false if none was left.
+// takeBatch reads the records at the head into one batch and checks each
+// record's checksum. Only headers and lines are kept: a record's key and
+// state (the collector's state rides on the last record of each scrape) are
+// read through a small scratch buffer for the checksum and left behind. A
+// record that fails is dropped as corrupt; ok is false if none was left.
 func (q *Queue) takeBatch(maxLines, maxBytes int) (sink.Batch, bool) {
 	waiting := q.recs[q.head:]
 	n, lines, size := 0, 0, 0
@@ -654,40 +658,15 @@ func (q *Queue) takeBatch(maxLines, maxBytes int) (sink.Batch, bool) {
 	}
 	take := waiting[:n]
 	good := make([]recMeta, 0, n)
-	buf := q.rbuf[:0]
-	for i := 0; i < n; {
-		s := take[i].seg
-		j := i + 1
-		for j < n && take[j].seg == s {
-			j++
+	buf := slices.Grow(q.rbuf[:0], headerSize+size)
+	for _, r := range take {
+		var err error
+		if buf, err = q.readData(r, buf); err != nil {
+			q.dropCorrupt(r, err)
+			continue
 		}
-		from, to := take[i].off, take[j-1].off+take[j-1].size
-		base := len(buf)
-		buf = slices.Grow(buf, int(to-from))[:base+int(to-from)]
-		// A failed read spoils the whole run: what the buffer holds there is
-		// stale and must not pass for records.
-		readErr := q.readAt(s, buf[base:], from)
-		w := base
-		for _, r := range take[i:j] {
-			if readErr != nil {
-				q.dropCorrupt(r, readErr)
-				continue
-			}
-			pos := base + int(r.off-from)
-			rec, err := decodeRecord(buf[pos : pos+int(r.size)])
-			if err == nil && (rec.kind != kindRecord || len(rec.data) != r.dataLen || rec.lines != r.lines) {
-				err = errHeader
-			}
-			if err != nil {
-				q.dropCorrupt(r, err)
-				continue
-			}
-			w += copy(buf[w:], rec.data)
-			good = append(good, r)
-			r.seg.inflight++
-		}
-		buf = buf[:w]
-		i = j
+		good = append(good, r)
+		r.seg.inflight++
 	}
 	q.rbuf = buf
 	q.head += n
@@ -706,6 +685,47 @@ func (q *Queue) takeBatch(maxLines, maxBytes int) (sink.Batch, bool) {
 	b := sink.Batch{Data: buf[:len(buf):len(buf)], Lines: lines, Appended: time.Unix(0, good[0].appended), Seq: q.seq}
 	q.cur = &inflight{recs: good, batch: b}
 	return b, true
+}
+
+// readData appends the lines of record r to dst after checking the record
+// whole: its header against what r says, and its checksum over the lines,
+// the key and the state. On an error dst comes back as it was.
+func (q *Queue) readData(r recMeta, dst []byte) ([]byte, error) {
+	base := len(dst)
+	head := headerSize + r.dataLen
+	dst = slices.Grow(dst, head)[:base+head]
+	if err := q.readAt(r.seg, dst[base:], r.off); err != nil {
+		return dst[:base], err
+	}
+	hb := dst[base : base+headerSize]
+	h, err := parseHeader(hb)
+	if err == nil && (h.kind != kindRecord || h.dataLen != r.dataLen || h.lines != r.lines || int64(headerSize+h.payloadLen()) != r.size) {
+		err = errHeader
+	}
+	if err != nil {
+		return dst[:base], err
+	}
+	sum := crc32.Update(0, castagnoli, hb[:28])
+	sum = crc32.Update(sum, castagnoli, dst[base+headerSize:])
+	// The key and the state, for the checksum only.
+	for off, left := r.off+int64(head), r.size-int64(head); left > 0; {
+		if q.tail == nil {
+			q.tail = make([]byte, writeBuffer)
+		}
+		p := q.tail[:min(left, int64(len(q.tail)))]
+		if err := q.readAt(r.seg, p, off); err != nil {
+			return dst[:base], err
+		}
+		sum = crc32.Update(sum, castagnoli, p)
+		off += int64(len(p))
+		left -= int64(len(p))
+	}
+	if sum != h.sum {
+		return dst[:base], errChecksum
+	}
+	// Squeeze the header out.
+	copy(dst[base:], dst[base+headerSize:])
+	return dst[:base+r.dataLen], nil
 }
 
 func (q *Queue) readAt(s *segment, p []byte, off int64) error {
