@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -58,8 +59,10 @@ func TestPageServerNegotiatesLikePromhttp(t *testing.T) {
 			body, err := io.ReadAll(zr)
 			require.NoError(t, err)
 
+			// The handler records the scrape after writing the body, which the
+			// client can finish reading first.
+			require.Eventually(t, func() bool { return len(ps.served()) == 1 }, 5*time.Second, time.Millisecond)
 			served := ps.served()
-			require.Len(t, served, 1)
 			require.Equal(t, tt.wantFormat, served[0].Format)
 			got := expfmt.ResponseFormat(resp.Header)
 			if tt.wantFormat == formatProtobuf {
