@@ -46,6 +46,7 @@ type options struct {
 	sidecarServices int
 	sidecarInterval time.Duration
 	sidecarDuration time.Duration
+	sidecarRounds   int
 
 	smoke bool
 	check bool
@@ -77,6 +78,7 @@ func main() {
 	flag.IntVar(&o.sidecarServices, "sidecar-services", 20, "sidecar page size")
 	flag.DurationVar(&o.sidecarInterval, "sidecar-interval", 10*time.Second, "sidecar scrape interval")
 	flag.DurationVar(&o.sidecarDuration, "sidecar-duration", 3*time.Minute, "how long the sidecar runs")
+	flag.IntVar(&o.sidecarRounds, "sidecar-rounds", 1, "sidecar runs per tool, the tools taking turns; targets are judged on the median share of a core and the highest peak RSS")
 	flag.BoolVar(&o.smoke, "smoke", false, "quick check: a tiny page, 3 scrapes at 1s, the bridge (and Telegraf if built); fails if nothing arrives")
 	flag.BoolVar(&o.perf, "perf", false, "record each tool's stacks with perf record into the -out directory (profile runs only: sampling perturbs CPU)")
 	flag.BoolVar(&o.pprof, "pprof", false, "fetch CPU and heap profiles of each tool into the -out directory (the bridge must be the profiling build of profile.sh)")
@@ -163,17 +165,24 @@ func run(ctx context.Context, o options) (bool, error) {
 	}
 	var sides []sidecarResult
 	if o.sidecar || o.sidecarOnly {
+		var sideTools []tool
 		for _, name := range o.sidecarTools {
 			t, err := newTool(strings.TrimSpace(name), o)
 			if err != nil {
 				return false, err
 			}
-			fmt.Fprintf(os.Stderr, "sidecar %s: %d services every %s for %s\n", t.Name, o.sidecarServices, o.sidecarInterval, o.sidecarDuration)
-			s, err := h.runSidecar(ctx, t, newPageBook(o.sidecarServices, o.pageGzip), o.sidecarInterval, o.sidecarDuration)
-			if err != nil {
-				return false, err
+			sideTools = append(sideTools, t)
+		}
+		for r := 0; r < max(o.sidecarRounds, 1); r++ {
+			for i := range sideTools {
+				t := sideTools[(i+r)%len(sideTools)]
+				fmt.Fprintf(os.Stderr, "sidecar %s round %d: %d services every %s for %s\n", t.Name, r, o.sidecarServices, o.sidecarInterval, o.sidecarDuration)
+				s, err := h.runSidecar(ctx, t, newPageBook(o.sidecarServices, o.pageGzip), o.sidecarInterval, o.sidecarDuration, r)
+				if err != nil {
+					return false, err
+				}
+				sides = append(sides, s)
 			}
-			sides = append(sides, s)
 		}
 	}
 

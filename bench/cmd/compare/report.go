@@ -141,11 +141,11 @@ func printTables(w io.Writer, rows []row, sides []sidecarResult) {
 	}
 	if len(sides) > 0 {
 		fmt.Fprintf(w, "\n### As a sidecar\n\n")
-		fmt.Fprintln(w, "| tool | services | interval | scrapes | window | CPU in window | share of one core | RSS MiB (anon + file) | peak RSS MiB | largest sample MiB (anon + file), at | lines received |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "| tool | round | services | interval | scrapes | window | CPU in window | share of one core | RSS MiB (anon + file) | peak RSS MiB | largest sample MiB (anon + file), at | lines received |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, side := range sides {
-			fmt.Fprintf(w, "| %s | %d | %s | %d | %s | %s | %.3f %% | %.1f (%.1f + %.1f) | %.1f | %.1f (%.1f + %.1f), %s | %d |\n",
-				side.Tool, side.Services, side.Interval, side.Scrapes, side.Window.Round(time.Second), fmtDur(side.WindowCPU),
+			fmt.Fprintf(w, "| %s | %d | %d | %s | %d | %s | %s | %.3f %% | %.1f (%.1f + %.1f) | %.1f | %.1f (%.1f + %.1f), %s | %d |\n",
+				side.Tool, side.Round, side.Services, side.Interval, side.Scrapes, side.Window.Round(time.Second), fmtDur(side.WindowCPU),
 				100*side.coreShare(), mib(side.RSS), mib(side.RSSAnon), mib(side.RSSFile), mib(side.PeakRSS),
 				mib(side.Mem.Max.RSS), mib(side.Mem.Max.Anon), mib(side.Mem.Max.File), side.Mem.MaxAt.Round(100*time.Millisecond),
 				side.Writes.Lines)
@@ -240,15 +240,41 @@ func targets(rows []row, sides []sidecarResult) []verdict {
 			})
 		}
 	}
-	for _, side := range sides {
-		if side.Tool != toolBridge && side.Tool != toolBridgeShipped {
+	return append(vs, sidecarVerdicts(sides)...)
+}
+
+// sidecarVerdicts judges each tool's sidecar runs together: the median
+// share of a core (one run decides nothing near the 0.2 % line) and the
+// highest peak RSS.
+func sidecarVerdicts(sides []sidecarResult) []verdict {
+	var vs []verdict
+	for _, name := range []string{toolBridge, toolBridgeShipped} {
+		var shares []float64
+		var runs []string
+		var peak, rss int64
+		var side sidecarResult
+		for _, s := range sides {
+			if s.Tool != name {
+				continue
+			}
+			side = s
+			shares = append(shares, s.coreShare())
+			runs = append(runs, fmt.Sprintf("%.3f", 100*s.coreShare()))
+			peak, rss = max(peak, s.PeakRSS), max(rss, s.RSS)
+		}
+		if len(shares) == 0 {
 			continue
 		}
+		share := median(shares)
+		value := fmt.Sprintf("%.3f %%", 100*share)
+		if len(shares) > 1 {
+			value = fmt.Sprintf("median %.3f %% (runs: %s %%)", 100*share, strings.Join(runs, ", "))
+		}
 		vs = append(vs,
-			verdict{Target: fmt.Sprintf("%s sidecar (%d services, %s): < 0.2 %% of one core", side.Tool, side.Services, side.Interval),
-				Value: fmt.Sprintf("%.3f %%", 100*side.coreShare()), Met: side.coreShare() < 0.002},
-			verdict{Target: side.Tool + " sidecar: < 20 MiB RSS",
-				Value: fmt.Sprintf("%.1f MiB (peak %.1f MiB)", mib(side.RSS), mib(side.PeakRSS)), Met: side.PeakRSS < 20<<20},
+			verdict{Target: fmt.Sprintf("%s sidecar (%d services, %s): < 0.2 %% of one core", name, side.Services, side.Interval),
+				Value: value, Met: share < 0.002},
+			verdict{Target: name + " sidecar: < 20 MiB RSS",
+				Value: fmt.Sprintf("%.1f MiB (highest peak %.1f MiB)", mib(rss), mib(peak)), Met: peak < 20<<20},
 		)
 	}
 	return vs

@@ -97,3 +97,23 @@ func TestPageServerServesPagesInOrderGzippedWhenAsked(t *testing.T) {
 	require.Positive(t, traefik)
 	require.GreaterOrEqual(t, all, traefik)
 }
+
+func TestSidecarVerdictsTakeTheMedianShareAndTheHighestPeak(t *testing.T) {
+	run := func(tool string, cpu time.Duration, peak int64) sidecarResult {
+		return sidecarResult{Tool: tool, Services: 20, Interval: 10 * time.Second, Window: 100 * time.Second, WindowCPU: cpu, PeakRSS: peak, RSS: peak}
+	}
+	vs := sidecarVerdicts([]sidecarResult{
+		run(toolBridge, 150*time.Millisecond, 18<<20), // 0.15 %
+		run(toolBridgeShipped, 190*time.Millisecond, 19<<20),
+		run(toolBridge, 250*time.Millisecond, 19<<20), // 0.25 %
+		run(toolBridgeShipped, 195*time.Millisecond, 21<<20),
+		run(toolBridge, 210*time.Millisecond, 18<<20), // 0.21 %: the median
+		run(toolTelegraf, 10*time.Millisecond, 1<<20), // not judged
+	})
+	require.Len(t, vs, 4)
+	require.Equal(t, "median 0.210 % (runs: 0.150, 0.250, 0.210 %)", vs[0].Value)
+	require.False(t, vs[0].Met, "the median run is over 0.2 %")
+	require.True(t, vs[1].Met, "every bridge run peaked under 20 MiB")
+	require.True(t, vs[2].Met, "bridge-shipped's median share, 0.1925 %, is under 0.2 %")
+	require.False(t, vs[3].Met, "one bridge-shipped run peaked at 21 MiB")
+}

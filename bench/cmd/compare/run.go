@@ -323,6 +323,7 @@ func waitIdle(pid int, limit time.Duration) {
 // sidecarResult is a tool left running on a small page at a long interval.
 type sidecarResult struct {
 	Tool         string
+	Round        int
 	Services     int
 	Interval     time.Duration
 	Scrapes      int
@@ -344,13 +345,13 @@ func (s sidecarResult) coreShare() float64 {
 }
 
 // runSidecar runs one tool alone for d and reports its CPU share and RSS.
-func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interval, d time.Duration) (sidecarResult, error) {
-	res := sidecarResult{Tool: t.Name, Services: book.services, Interval: interval}
+func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interval, d time.Duration, round int) (sidecarResult, error) {
+	res := sidecarResult{Tool: t.Name, Services: book.services, Interval: interval, Round: round}
 	book.get(int(d/interval) + 3)
 	if err := h.preparePages(t, book, int(d/interval)+3); err != nil {
 		return res, err
 	}
-	dir := filepath.Join(h.outDir, "sidecar")
+	dir := filepath.Join(h.outDir, "sidecar", fmt.Sprintf("r%d", round))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
 	}
