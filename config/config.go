@@ -33,13 +33,11 @@ type Config struct {
 
 // Traefik says where and how to scrape.
 type Traefik struct {
-	URLs     []string      `mapstructure:"urls" yaml:"urls"`
-	Interval time.Duration `mapstructure:"interval" yaml:"interval"`
-	Timeout  time.Duration `mapstructure:"timeout" yaml:"timeout"`
-	MaxBody  Size          `mapstructure:"max_body" yaml:"max_body"`
-	// Gzip is whether a scrape asks Traefik for a gzipped page: GzipAuto
-	// (not from a loopback address), GzipAlways or GzipNever.
-	Gzip      string            `mapstructure:"gzip" yaml:"gzip"`
+	URLs      []string          `mapstructure:"urls" yaml:"urls"`
+	Interval  time.Duration     `mapstructure:"interval" yaml:"interval"`
+	Timeout   time.Duration     `mapstructure:"timeout" yaml:"timeout"`
+	MaxBody   Size              `mapstructure:"max_body" yaml:"max_body"`
+	Gzip      string            `mapstructure:"gzip" yaml:"gzip"` // GzipAuto, GzipAlways or GzipNever
 	SeriesTTL time.Duration     `mapstructure:"series_ttl" yaml:"series_ttl"`
 	MaxSeries int               `mapstructure:"max_series" yaml:"max_series"`
 	Headers   map[string]string `mapstructure:"headers" yaml:"headers"`
@@ -128,7 +126,7 @@ const (
 const (
 	// GzipAuto asks for gzip except from a loopback address: compressing
 	// costs Traefik more CPU than the bridge's whole scrape, and saves
-	// nothing on loopback (BENCHMARKS.md, "Page compression").
+	// nothing on loopback (BenchmarkPageGzip in bench/pipeline).
 	GzipAuto   = "auto"
 	GzipAlways = "always"
 	GzipNever  = "never"
