@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -98,41 +95,6 @@ func textToProtobuf(text []byte) ([]byte, error) {
 		}
 	}
 	return buf.Bytes(), nil
-}
-
-// protobufSamples counts the samples of a delimited protobuf page as
-// countSamples counts those of a text page: a histogram's buckets, _sum and
-// _count, a summary's quantiles, _sum and _count, one for anything else.
-func protobufSamples(pb []byte) (int, error) {
-	dec := expfmt.NewDecoder(bytes.NewReader(pb), expfmt.NewFormat(expfmt.TypeProtoDelim))
-	n := 0
-	for {
-		var mf dto.MetricFamily
-		if err := dec.Decode(&mf); err != nil {
-			if errors.Is(err, io.EOF) {
-				return n, nil
-			}
-			return n, err
-		}
-		for _, m := range mf.GetMetric() {
-			switch {
-			case m.Histogram != nil:
-				n += len(m.Histogram.GetBucket()) + 2
-				if !hasInfBucket(m.Histogram) {
-					n++ // the text format always writes the +Inf bucket
-				}
-			case m.Summary != nil:
-				n += len(m.Summary.GetQuantile()) + 2
-			default:
-				n++
-			}
-		}
-	}
-}
-
-func hasInfBucket(h *dto.Histogram) bool {
-	bs := h.GetBucket()
-	return len(bs) > 0 && bs[len(bs)-1].GetUpperBound() > 1e308
 }
 
 func gzipBestSpeed(b []byte) []byte {

@@ -159,25 +159,18 @@ func (h *harness) runTool(ctx context.Context, t tool, book *pageBook, scrapes i
 		stopPerf = startPerf(pid, filepath.Join(dir, t.Name+".perf.data"))
 	}
 	defer stopPerf()
-	cpuProfileDone := make(chan struct{})
-	if pprofAddr != "" {
-		go func() {
-			defer close(cpuProfileDone)
-			// From the second scrape (start-up done) over the steady ones.
+	// From the second scrape (start-up done) over the steady ones.
+	cpuProfileDone := saveCPUProfile(ctx, pprofAddr, filepath.Join(dir, t.Name+".cpu.pprof"),
+		time.Duration(scrapes-2)*interval, func(ctx context.Context) bool {
 			for len(h.pages.served()) < 2 {
 				select {
 				case <-ctx.Done():
-					return
+					return false
 				case <-time.After(20 * time.Millisecond):
 				}
 			}
-			secs := max(1, int((time.Duration(scrapes-2) * interval).Seconds()))
-			saveURL(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs),
-				filepath.Join(dir, t.Name+".cpu.pprof"), time.Duration(secs)*time.Second+10*time.Second)
-		}()
-	} else {
-		close(cpuProfileDone)
-	}
+			return true
+		})
 
 	// Each scrape is at most an interval apart; allow start-up and slack.
 	deadline := time.NewTimer(time.Duration(scrapes+3)*interval + 30*time.Second)
@@ -389,23 +382,16 @@ func (h *harness) runSidecar(ctx context.Context, t tool, book *pageBook, interv
 	if h.perf {
 		defer startPerf(pid, filepath.Join(dir, t.Name+".perf.data"))()
 	}
-	cpuProfileDone := make(chan struct{})
-	if pprofAddr != "" {
-		// Over the whole run but the first interval (start-up).
-		go func() {
-			defer close(cpuProfileDone)
-			secs := max(1, int((d - interval - 5*time.Second).Seconds()))
+	// Over the whole run but the first interval (start-up).
+	cpuProfileDone := saveCPUProfile(ctx, pprofAddr, filepath.Join(dir, t.Name+".cpu.pprof"),
+		d-interval-5*time.Second, func(ctx context.Context) bool {
 			select {
 			case <-ctx.Done():
-				return
+				return false
 			case <-time.After(interval):
+				return true
 			}
-			saveURL(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs),
-				filepath.Join(dir, t.Name+".cpu.pprof"), time.Duration(secs)*time.Second+10*time.Second)
-		}()
-	} else {
-		close(cpuProfileDone)
-	}
+		})
 
 	select {
 	case <-ctx.Done():
@@ -475,6 +461,28 @@ func startPerf(pid int, out string) func() {
 			}
 		})
 	}
+}
+
+// saveCPUProfile fetches a CPU profile of span (at least a second) from the
+// tool's pprof address into path, once start says the tool is past its
+// start-up; the channel closes when that is done or given up. With no
+// address it does nothing and the channel is closed.
+func saveCPUProfile(ctx context.Context, pprofAddr, path string, span time.Duration, start func(context.Context) bool) <-chan struct{} {
+	done := make(chan struct{})
+	if pprofAddr == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		if !start(ctx) {
+			return
+		}
+		secs := max(1, int(span.Seconds()))
+		saveURL(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs),
+			path, time.Duration(secs)*time.Second+10*time.Second)
+	}()
+	return done
 }
 
 // saveURL stores the body of a GET, best effort: it is evidence, not a result.
