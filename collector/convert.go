@@ -216,6 +216,17 @@ type Converter struct {
 	flushFn    func(done []byte) int
 	flushEvery int
 	flushNext  int
+
+	// tagsFor is the family of the histogram or summary series whose
+	// labels (le and quantile left out) are remembered in tagsLabels and
+	// tagsBuf, and whose keys c.key and c.skey still hold; nil when none.
+	// tagsEmpty is how many of those labels were empty.
+	tagsFor    *familyInfo
+	tagsLabels []tagsLabel
+	tagsBuf    []byte
+	tagsEmpty  int
+	// noTagsCache turns the above off, for tests comparing with it on.
+	noTagsCache bool
 }
 
 const processStartFamily = "process_start_time_seconds"
@@ -319,6 +330,7 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 	c.fam = c.fam[:0]
 	c.fi = nil
 	c.lastID, c.expect = -1, 0
+	c.tagsFor = nil
 	c.open = false
 	c.empty = 0
 	c.flushNext = c.flushEvery
@@ -562,23 +574,23 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 		drop = "quantile"
 	}
 	total := c.schema == schemaTraefik && c.fi.typ == Counter && len(s.Name) > len(s.Family)
-	if total {
-		c.key = append(c.key[:0], c.fi.measTotal...)
-	} else {
-		c.key = append(c.key[:0], c.fi.meas...)
-	}
 	stateful := c.schema == schemaTraefik && c.fi.typ != Gauge && c.fi.typ != Untyped
-	if stateful {
-		id := c.fi.measID
-		if total {
-			id = c.fi.measTotalID
-		}
-		c.skey = binary.AppendUvarint(c.skey[:0], uint64(id))
+	var (
+		dropped []byte
+		same    bool
+	)
+	if c.tagsFor == c.fi && !total && !c.noTagsCache {
+		dropped, same = c.sameTags(s.Labels, drop)
 	}
-	dropped, r := c.appendTags(s.Labels, drop, stateful)
-	if r >= 0 {
-		c.skip(stats, r)
-		return out
+	if same {
+		// c.key and c.skey hold this tag set already.
+		c.empty += c.tagsEmpty
+	} else {
+		c.tagsFor = nil
+		if r := c.writeTags(s, drop, total, stateful, &dropped); r >= 0 {
+			c.skip(stats, r)
+			return out
+		}
 	}
 	var bound boundEntry
 	if drop != "" {
@@ -592,6 +604,81 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 		return c.telegraf(role, bound, v, out, stats)
 	}
 	return c.traefik(role, bound.val, v, out, stats)
+}
+
+// writeTags puts the series key of s in c.key (and the state's key in
+// c.skey when stateful), the value of the label drop in *dropped, and
+// remembers the labels of a histogram or summary series so that its next
+// samples reuse both keys (see sameTags). The reason is -1 when the tags
+// could be written.
+func (c *Converter) writeTags(s *Sample, drop string, total, stateful bool, dropped *[]byte) SkipReason {
+	if total {
+		c.key = append(c.key[:0], c.fi.measTotal...)
+	} else {
+		c.key = append(c.key[:0], c.fi.meas...)
+	}
+	if stateful {
+		id := c.fi.measID
+		if total {
+			id = c.fi.measTotalID
+		}
+		c.skey = binary.AppendUvarint(c.skey[:0], uint64(id))
+	}
+	empty := c.empty
+	var r SkipReason
+	if *dropped, r = c.appendTags(s.Labels, drop, stateful); r >= 0 {
+		return r
+	}
+	if c.fi.typ == Histogram || c.fi.typ == Summary {
+		// The buckets, sum and count of a series come one after the other
+		// with the same labels but le: remember them, keep the keys.
+		c.tagsFor, c.tagsEmpty = c.fi, c.empty-empty
+		c.tagsBuf = c.tagsBuf[:0]
+		c.tagsLabels = c.tagsLabels[:0]
+		for i := range s.Labels {
+			l := &s.Labels[i]
+			if drop != "" && string(l.Name) == drop {
+				continue
+			}
+			n := len(c.tagsBuf)
+			c.tagsBuf = append(c.tagsBuf, l.Name...)
+			c.tagsBuf = append(c.tagsBuf, l.Value...)
+			c.tagsLabels = append(c.tagsLabels, tagsLabel{n, len(l.Name), len(l.Value)})
+		}
+	}
+	return -1
+}
+
+// tagsLabel is one label of the remembered tag set, in c.tagsBuf.
+type tagsLabel struct{ off, name, value int }
+
+// sameTags reports whether labels, less the label named drop, are the
+// labels remembered by writeTags, in the same order, and returns the
+// dropped label's value. Comparing bytes costs a fraction of writing the
+// tags again: escaping, sorting, merging the static tags and building the
+// state's key.
+func (c *Converter) sameTags(labels []Label, drop string) (dropped []byte, same bool) {
+	k := 0
+	for i := range labels {
+		l := &labels[i]
+		if drop != "" && string(l.Name) == drop {
+			dropped = l.Value
+			continue
+		}
+		if k == len(c.tagsLabels) {
+			return nil, false
+		}
+		t := c.tagsLabels[k]
+		if string(l.Name) != string(c.tagsBuf[t.off:t.off+t.name]) ||
+			string(l.Value) != string(c.tagsBuf[t.off+t.name:t.off+t.name+t.value]) {
+			return nil, false
+		}
+		k++
+	}
+	if k != len(c.tagsLabels) || drop != "" && dropped == nil {
+		return nil, false
+	}
+	return dropped, true
 }
 
 // appendTags appends the sorted tag set of labels and the static tags to
@@ -717,6 +804,7 @@ func (c *Converter) name(i int, name []byte) *nameRef {
 // state was replaced or compacted.
 func (c *Converter) stateReplaced() {
 	clear(c.fams)
+	c.tagsFor = nil
 	for _, n := range c.nameTab {
 		n.hasID = false
 	}
