@@ -87,5 +87,12 @@ func appendEscaped(dst, s []byte, cls *[256]uint8) (_ []byte, ok bool) {
 // appendFloat writes a float field value as line-protocol/v2 does: shortest
 // representation, never an integer suffix, so the field stays a float.
 func appendFloat(dst []byte, v float64) []byte {
+	// Most values written are whole numbers (counts, their increases,
+	// bucket counts), and for whole numbers under 1e6 in magnitude the
+	// shortest 'g' form is the integer's digits: strconv.AppendInt writes
+	// them for a fraction of the cost. Zero goes the long way, for -0.
+	if i := int64(v); float64(i) == v && i != 0 && i > -1e6 && i < 1e6 {
+		return strconv.AppendInt(dst, i, 10)
+	}
 	return strconv.AppendFloat(dst, v, 'g', -1, 64)
 }

@@ -719,3 +719,17 @@ func fuzzPieces(page string) []string {
 	}
 	return pieces
 }
+
+// TestAppendFloatMatchesStrconv holds appendFloat's whole-number shortcut to
+// strconv's shortest 'g' form, around every edge of the shortcut.
+func TestAppendFloatMatchesStrconv(t *testing.T) {
+	values := []float64{0, math.Copysign(0, -1), 1, -1, 7, 42, 999999, -999999, 1e6, -1e6, 1e6 + 1, 999999.5,
+		0.5, -0.5, 1.5, 1e-7, 123456.789, 1e15, 1e21, 9007199254740993, math.MaxInt64, math.MinInt64,
+		math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64, math.Nextafter(1e6, 0), math.Nextafter(1, 2)}
+	for i := -2000; i <= 2000; i++ {
+		values = append(values, float64(i), float64(i)*499.75, float64(i)*1000.0)
+	}
+	for _, v := range values {
+		require.Equal(t, strconv.FormatFloat(v, 'g', -1, 64), string(appendFloat(nil, v)), "%v", v)
+	}
+}
