@@ -5,8 +5,10 @@ package sink
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -487,4 +489,50 @@ func TestFullBufferDropsOldestDuringOutage(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("m i=%03d: [2023-11-14T22:13:20Z %d]", 100-kept, 1000+100-kept), got[0], "the oldest kept is the first of the newest")
 	require.Equal(t, float64(100-kept), h.metric(t, "traefik_influxdb_bridge_points_dropped_total", "reason", "buffer_full"))
 	require.Equal(t, float64(kept), h.metric(t, "traefik_influxdb_bridge_points_written_total"))
+}
+
+// pingsServed is how many /ping requests srv has answered, from influxd's
+// own counters (/debug/vars, httpd pingReq).
+func pingsServed(t *testing.T, srv *influxtest.Server) float64 {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/debug/vars", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth(srv.Username, srv.Password)
+	resp, err := srv.HTTPClient().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var vars map[string]json.RawMessage
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&vars))
+	for k, raw := range vars {
+		if !strings.HasPrefix(k, "httpd") {
+			continue
+		}
+		var st struct {
+			Values map[string]float64 `json:"values"`
+		}
+		require.NoError(t, json.Unmarshal(raw, &st))
+		return st.Values["pingReq"]
+	}
+	t.Fatalf("no httpd statistics in /debug/vars")
+	return 0
+}
+
+// TestPingUnlessWritten: a write answered within the period stands for a
+// ping; without one, or after it is older than the period, the sink pings.
+func TestPingUnlessWritten(t *testing.T) {
+	srv := influxtest.Start(t)
+	h := newHarness(t, realConfig(srv))
+	before := pingsServed(t, srv)
+	require.NoError(t, h.sink.PingUnlessWritten(t.Context(), time.Hour))
+	require.Equal(t, before+1, pingsServed(t, srv), "no write yet: a ping")
+	require.NoError(t, h.sink.Ready())
+
+	h.appendLines(t, "m v=1 1700000000")
+	require.NoError(t, flushFor(h, 20*time.Second))
+	require.NoError(t, h.sink.PingUnlessWritten(t.Context(), time.Hour))
+	require.Equal(t, before+1, pingsServed(t, srv), "a write answered within the hour: no ping")
+	require.NoError(t, h.sink.Ready())
+
+	require.NoError(t, h.sink.PingUnlessWritten(t.Context(), 0))
+	require.Equal(t, before+2, pingsServed(t, srv), "the write is older than the period: a ping")
 }

@@ -64,7 +64,8 @@ type Sink struct {
 	downReason string // why InfluxDB is down; "" before the first answer
 	downSince  time.Time
 	lastErr    error
-	retrying   bool // a batch is failing: pings must not claim InfluxDB is fine
+	retrying   bool      // a batch is failing: pings must not claim InfluxDB is fine
+	wroteAt    time.Time // InfluxDB last answered a write
 }
 
 // New builds a sink writing what q holds to cfg.InfluxDB, with self-metrics
@@ -226,27 +227,27 @@ func (s *Sink) send(ctx context.Context, data []byte, lines int) error {
 		switch {
 		case err == nil:
 			s.m.written.Add(float64(lines))
-			s.setUp()
+			s.answeredWrite()
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.As(err, &partial):
 			s.m.written.Add(float64(lines - partial.Dropped))
 			s.m.queueAndDrops.drop(ReasonPartialWrite, partial.Dropped)
-			s.setUp()
+			s.answeredWrite()
 			if note, ok := s.refusals.allow("partial", partial.Message); ok {
 				s.log.Warn("influxdb dropped part of a batch; the rest is written"+note, "dropped", partial.Dropped, "lines", lines, "answer", truncate(partial.Message, 512))
 			}
 			return nil
 		case errors.As(err, &rejected):
 			s.m.queueAndDrops.drop(ReasonRejected, lines)
-			s.setUp()
+			s.answeredWrite()
 			if note, ok := s.refusals.allow("rejected", rejected.Message); ok {
 				s.log.Warn("influxdb rejected a batch; dropped"+note, "lines", lines, "answer", truncate(rejected.Message, 512), "sample", firstLine(data))
 			}
 			return nil
 		case errors.As(err, &tooLarge):
-			s.setUp()
+			s.answeredWrite()
 			if lines <= 1 {
 				s.m.queueAndDrops.drop(ReasonTooLarge, lines)
 				if note, ok := s.refusals.allow("too large", ""); ok {
@@ -382,6 +383,19 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// PingUnlessWritten pings InfluxDB unless it answered a write within the
+// last d: readiness needs a recent answer, and while batches go out every
+// interval a ping on top of them only costs a request.
+func (s *Sink) PingUnlessWritten(ctx context.Context, d time.Duration) error {
+	s.stateMu.Lock()
+	recent := s.up && !s.wroteAt.IsZero() && time.Since(s.wroteAt) < d
+	s.stateMu.Unlock()
+	if recent {
+		return nil
+	}
+	return s.Ping(ctx)
+}
+
 // Ping asks InfluxDB's /ping; when no batch is failing, the answer sets
 // influxdb_up and Ready.
 func (s *Sink) Ping(ctx context.Context) error {
@@ -489,6 +503,14 @@ func (s *Sink) Ready() error {
 }
 
 // setUp records a working InfluxDB and logs the recovery once.
+// answeredWrite is setUp for an answer to a write.
+func (s *Sink) answeredWrite() {
+	s.stateMu.Lock()
+	s.wroteAt = time.Now()
+	s.stateMu.Unlock()
+	s.setUp()
+}
+
 func (s *Sink) setUp() {
 	s.stateMu.Lock()
 	wasDown := !s.up && s.downReason != ""

@@ -141,13 +141,14 @@ func quiet(ctx context.Context, err error) error {
 	return err
 }
 
-// pingEvery asks InfluxDB's /ping now and every interval until ctx is done;
-// the sink records the answer for Ready and logs a change.
+// pingEvery asks InfluxDB's /ping now and every interval until ctx is done,
+// unless a write was answered in the last interval; the sink records the
+// answer for Ready and logs a change.
 func pingEvery(ctx context.Context, sk *sink.Sink, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		_ = sk.Ping(ctx)
+		_ = sk.PingUnlessWritten(ctx, interval)
 		select {
 		case <-ctx.Done():
 			return
