@@ -538,43 +538,38 @@ func (p *ProtoParser) readMetric(m []byte, off int64) bool {
 	return true
 }
 
-// fields walks the fields of a message, calling f with each field's number,
-// wire type, value bytes and offset; a varint's value is in v.
-func (p *ProtoParser) fields(b []byte, off int64, what string, f func(num protowire.Number, wt protowire.Type, val []byte, v uint64, at int64) bool) bool {
-	for i := 0; i < len(b); {
-		at := off + int64(i)
-		num, wt, k := protowire.ConsumeTag(b[i:])
-		if k < 0 {
-			return p.failAt(at, "invalid field in %s", what)
-		}
-		i += k
-		var (
-			val []byte
-			v   uint64
-		)
-		switch wt {
-		case protowire.VarintType:
-			v, k = protowire.ConsumeVarint(b[i:])
-		case protowire.Fixed64Type:
-			v, k = protowire.ConsumeFixed64(b[i:])
-		case protowire.Fixed32Type:
-			var v32 uint32
-			v32, k = protowire.ConsumeFixed32(b[i:])
-			v = uint64(v32)
-		case protowire.BytesType:
-			val, k = protowire.ConsumeBytes(b[i:])
-		default:
-			k = protowire.ConsumeFieldValue(num, wt, b[i:])
-		}
-		if k < 0 {
-			return p.failAt(at, "invalid field %d in %s", num, what)
-		}
-		i += k
-		if !f(num, wt, val, v, at) {
-			return false
-		}
+// wireField reads the field at b[i:]: its number and wire type, a varint or
+// fixed value in v, a length-delimited value in val, and the index after
+// it, or next < 0 when the field is malformed. A plain function, not a
+// walker taking a callback: the indirect calls cost a fifth of the parse.
+func wireField(b []byte, i int) (num protowire.Number, wt protowire.Type, v uint64, val []byte, next int) {
+	num, wt, k := protowire.ConsumeTag(b[i:])
+	if k < 0 {
+		return 0, 0, 0, nil, -1
 	}
-	return true
+	i += k
+	switch wt {
+	case protowire.VarintType:
+		v, k = protowire.ConsumeVarint(b[i:])
+	case protowire.Fixed64Type:
+		v, k = protowire.ConsumeFixed64(b[i:])
+	case protowire.Fixed32Type:
+		var v32 uint32
+		v32, k = protowire.ConsumeFixed32(b[i:])
+		v = uint64(v32)
+	case protowire.BytesType:
+		val, k = protowire.ConsumeBytes(b[i:])
+	default:
+		k = protowire.ConsumeFieldValue(num, wt, b[i:])
+	}
+	if k < 0 {
+		return num, wt, 0, nil, -1
+	}
+	return num, wt, v, val, i + k
+}
+
+func (p *ProtoParser) badField(at int64, num protowire.Number, what string) bool {
+	return p.failAt(at, "invalid field %d in %s", num, what)
 }
 
 // wireType checks the wire type of a known field.
@@ -587,7 +582,22 @@ func (p *ProtoParser) wireType(got, want protowire.Type, num protowire.Number, a
 
 func (p *ProtoParser) readLabel(b []byte, off int64) bool {
 	var name, value []byte
-	ok := p.fields(b, off, "a label", func(num protowire.Number, wt protowire.Type, val []byte, _ uint64, at int64) bool {
+	// Every encoder writes the name, then the value, each shorter than 128
+	// bytes: read that without the general loop.
+	if n := len(b); n >= 4 && b[0] == 0x0a && b[1] < 0x80 && int(b[1])+4 <= n {
+		nl := int(b[1])
+		if b[2+nl] == 0x12 && b[3+nl] < 0x80 && 4+nl+int(b[3+nl]) == n {
+			name, value = b[2:2+nl], b[4+nl:]
+			return p.addLabel(name, value, off)
+		}
+	}
+	for i := 0; i < len(b); {
+		num, wt, _, val, next := wireField(b, i)
+		at := off + int64(i)
+		if next < 0 {
+			return p.badField(at, num, "a label")
+		}
+		i = next
 		switch num {
 		case 1, 2:
 			if !p.wireType(wt, protowire.BytesType, num, at, "a label") {
@@ -599,11 +609,12 @@ func (p *ProtoParser) readLabel(b []byte, off int64) bool {
 				value = val
 			}
 		}
-		return true
-	})
-	if !ok {
-		return false
 	}
+	return p.addLabel(name, value, off)
+}
+
+// addLabel checks a label as the text parser would check its text.
+func (p *ProtoParser) addLabel(name, value []byte, off int64) bool {
 	if !validName(name, false) {
 		return p.failAt(off, "invalid label name %q", clip(name))
 	}
@@ -622,19 +633,31 @@ func (p *ProtoParser) readLabel(b []byte, off int64) bool {
 
 // readValue reads a Gauge, Counter or Untyped message: the value is field 1.
 func (p *ProtoParser) readValue(b []byte, off int64) bool {
-	return p.fields(b, off, "a value", func(num protowire.Number, wt protowire.Type, _ []byte, v uint64, at int64) bool {
+	for i := 0; i < len(b); {
+		num, wt, v, _, next := wireField(b, i)
+		at := off + int64(i)
+		if next < 0 {
+			return p.badField(at, num, "a value")
+		}
+		i = next
 		if num == 1 {
 			if !p.wireType(wt, protowire.Fixed64Type, num, at, "a value") {
 				return false
 			}
 			p.value = math.Float64frombits(v)
 		}
-		return true
-	})
+	}
+	return true
 }
 
 func (p *ProtoParser) readSummary(b []byte, off int64) bool {
-	return p.fields(b, off, "a summary", func(num protowire.Number, wt protowire.Type, val []byte, v uint64, at int64) bool {
+	for i := 0; i < len(b); {
+		num, wt, v, val, next := wireField(b, i)
+		at := off + int64(i)
+		if next < 0 {
+			return p.badField(at, num, "a summary")
+		}
+		i = next
 		switch num {
 		case 1: // sample_count
 			if !p.wireType(wt, protowire.VarintType, num, at, "a summary") {
@@ -651,7 +674,14 @@ func (p *ProtoParser) readSummary(b []byte, off int64) bool {
 				return false
 			}
 			var q protoItem
-			ok := p.fields(val, at, "a quantile", func(num protowire.Number, wt protowire.Type, _ []byte, v uint64, at int64) bool {
+			voff := off + int64(next-len(val))
+			for j := 0; j < len(val); {
+				num, wt, v, _, next := wireField(val, j)
+				at := voff + int64(j)
+				if next < 0 {
+					return p.badField(at, num, "a quantile")
+				}
+				j = next
 				if num == 1 || num == 2 {
 					if !p.wireType(wt, protowire.Fixed64Type, num, at, "a quantile") {
 						return false
@@ -662,19 +692,21 @@ func (p *ProtoParser) readSummary(b []byte, off int64) bool {
 						q.value = math.Float64frombits(v)
 					}
 				}
-				return true
-			})
-			if !ok {
-				return false
 			}
 			p.items = append(p.items, q)
 		}
-		return true
-	})
+	}
+	return true
 }
 
 func (p *ProtoParser) readHistogram(b []byte, off int64) bool {
-	return p.fields(b, off, "a histogram", func(num protowire.Number, wt protowire.Type, val []byte, v uint64, at int64) bool {
+	for i := 0; i < len(b); {
+		num, wt, v, val, next := wireField(b, i)
+		at := off + int64(i)
+		if next < 0 {
+			return p.badField(at, num, "a histogram")
+		}
+		i = next
 		switch num {
 		case 1: // sample_count
 			if !p.wireType(wt, protowire.VarintType, num, at, "a histogram") {
@@ -695,44 +727,53 @@ func (p *ProtoParser) readHistogram(b []byte, off int64) bool {
 			if !p.wireType(wt, protowire.BytesType, num, at, "a histogram") {
 				return false
 			}
-			var (
-				bk        protoItem
-				cnt, cntF float64
-			)
-			ok := p.fields(val, at, "a bucket", func(num protowire.Number, wt protowire.Type, _ []byte, v uint64, at int64) bool {
-				switch num {
-				case 1: // cumulative_count
-					if !p.wireType(wt, protowire.VarintType, num, at, "a bucket") {
-						return false
-					}
-					cnt = float64(v)
-				case 2: // upper_bound
-					if !p.wireType(wt, protowire.Fixed64Type, num, at, "a bucket") {
-						return false
-					}
-					bk.bound = math.Float64frombits(v)
-				case 4: // cumulative_count_float, which wins when not 0
-					if !p.wireType(wt, protowire.Fixed64Type, num, at, "a bucket") {
-						return false
-					}
-					cntF = math.Float64frombits(v)
-				}
-				return true
-			})
-			if !ok {
+			if !p.readBucket(val, off+int64(next-len(val))) {
 				return false
 			}
-			bk.value = cnt
-			if cntF != 0 {
-				bk.value = cntF
-			}
-			if math.IsInf(bk.bound, 1) {
-				p.needInf = false
-			}
-			p.items = append(p.items, bk)
 		}
-		return true
-	})
+	}
+	return true
+}
+
+func (p *ProtoParser) readBucket(b []byte, off int64) bool {
+	var (
+		bk        protoItem
+		cnt, cntF float64
+	)
+	for i := 0; i < len(b); {
+		num, wt, v, _, next := wireField(b, i)
+		at := off + int64(i)
+		if next < 0 {
+			return p.badField(at, num, "a bucket")
+		}
+		i = next
+		switch num {
+		case 1: // cumulative_count
+			if !p.wireType(wt, protowire.VarintType, num, at, "a bucket") {
+				return false
+			}
+			cnt = float64(v)
+		case 2: // upper_bound
+			if !p.wireType(wt, protowire.Fixed64Type, num, at, "a bucket") {
+				return false
+			}
+			bk.bound = math.Float64frombits(v)
+		case 4: // cumulative_count_float, which wins when not 0
+			if !p.wireType(wt, protowire.Fixed64Type, num, at, "a bucket") {
+				return false
+			}
+			cntF = math.Float64frombits(v)
+		}
+	}
+	bk.value = cnt
+	if cntF != 0 {
+		bk.value = cntF
+	}
+	if math.IsInf(bk.bound, 1) {
+		p.needInf = false
+	}
+	p.items = append(p.items, bk)
+	return true
 }
 
 // emit makes sample i of the current metric the current sample.
