@@ -457,6 +457,7 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 	}
 	// The Scraper applies traefik.timeout, to the reading of the body too.
 	err := c.fetch(ctx, t.url, func(body io.Reader, format Format) error {
+		t.m.pages[format].Inc()
 		var src SampleReader
 		if format == FormatProtobuf {
 			if t.proto == nil { // a target that answers text never pays for it

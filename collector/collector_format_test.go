@@ -75,10 +75,13 @@ func TestCollectorFormats(t *testing.T) {
 				}
 				tg := c.sources[0].targets[srv.URL+"/metrics"]
 				require.Equal(t, float64(len(pages)), counterValue(t, tg.m.success), logs.String())
+				text, proto := counterValue(t, tg.m.pages[FormatText]), counterValue(t, tg.m.pages[FormatProtobuf])
 				if format == config.FormatText {
 					require.Nil(t, tg.proto, "a target that answers text never makes a ProtoParser")
+					require.Equal(t, []float64{float64(len(pages)), 0}, []float64{text, proto})
 				} else {
 					require.NotNil(t, tg.proto, "promhttp answered protobuf")
+					require.Equal(t, []float64{0, float64(len(pages))}, []float64{text, proto})
 				}
 			}
 			require.Equal(t, out[config.FormatText], out[config.FormatAuto])
