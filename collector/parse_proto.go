@@ -39,7 +39,8 @@ type ProtoParser struct {
 	pos    int   // next unread byte of win
 	end    int   // end of what has been read into win
 	base   int64 // offset in the stream of win[0]
-	eof    bool  // r is spent
+	eof    bool  // r is spent, or failed
+	rerr   error // r's error, returned once the bytes read before it are used
 	window int   // size of the window; streamWindow unless a test sets it
 	err    error
 
@@ -126,7 +127,7 @@ func (p *ProtoParser) ResetReader(r io.Reader) {
 	if len(p.win) != n {
 		p.win = make([]byte, n)
 	}
-	p.r, p.pos, p.end, p.base, p.eof, p.err = r, 0, 0, 0, false, nil
+	p.r, p.pos, p.end, p.base, p.eof, p.err, p.rerr = r, 0, 0, 0, false, nil, nil
 	p.inFam, p.next, p.total = false, 0, 0
 }
 
@@ -166,9 +167,10 @@ func (p *ProtoParser) failAt(off int64, format string, args ...any) bool {
 
 // avail makes n bytes available at win[pos:] if the stream has them and
 // returns how many there are, n or fewer at the end of the stream or on an
-// error of the reader (then in p.err).
+// error of the reader. That error waits in rerr: the Metrics read whole
+// before it are still yielded, and short tells it from a truncated page.
 func (p *ProtoParser) avail(n int) int {
-	for p.end-p.pos < n && !p.eof && p.err == nil {
+	for p.end-p.pos < n && !p.eof {
 		if len(p.win)-p.pos < n || p.end == len(p.win) {
 			if p.pos > 0 {
 				copy(p.win, p.win[p.pos:p.end])
@@ -184,13 +186,24 @@ func (p *ProtoParser) avail(n int) int {
 		}
 		m, err := p.r.Read(p.win[p.end:])
 		p.end += m
-		if err == io.EOF {
+		if err != nil {
 			p.eof = true
-		} else if err != nil {
-			p.err = err
+			if err != io.EOF {
+				p.rerr = err
+			}
 		}
 	}
 	return min(n, p.end-p.pos)
+}
+
+// short ends the page where bytes are missing: with the reader's error if
+// it failed, else with a *ParseError.
+func (p *ProtoParser) short(off int64, format string, args ...any) bool {
+	if p.rerr != nil {
+		p.err = p.rerr
+		return false
+	}
+	return p.failAt(off, format, args...)
 }
 
 // need is avail for bytes the message promises: fewer is a truncated page.
@@ -199,10 +212,7 @@ func (p *ProtoParser) need(n int64, what string) bool {
 		return p.failAt(p.off(), "%s of %d bytes is too large", what, n)
 	}
 	if p.avail(int(n)) < int(n) {
-		if p.err != nil {
-			return false
-		}
-		return p.failAt(p.base+int64(p.end), "page ends inside %s", what)
+		return p.short(p.base+int64(p.end), "page ends inside %s", what)
 	}
 	return true
 }
@@ -211,10 +221,7 @@ func (p *ProtoParser) need(n int64, what string) bool {
 func (p *ProtoParser) skip(n int64, what string) bool {
 	for n > 0 {
 		if p.pos == p.end && p.avail(1) == 0 {
-			if p.err != nil {
-				return false
-			}
-			return p.failAt(p.off(), "page ends inside %s", what)
+			return p.short(p.off(), "page ends inside %s", what)
 		}
 		k := min(int64(p.end-p.pos), n)
 		p.pos += int(k)
@@ -229,14 +236,15 @@ func (p *ProtoParser) advance() bool {
 	for {
 		if !p.inFam {
 			if p.avail(1) == 0 {
-				return false // the end, or the reader's error
-			}
-			n := p.avail(binary10)
-			if p.err != nil {
+				p.err = p.rerr // nil at the end of the page
 				return false
 			}
+			n := p.avail(binary10)
 			l, k := protowire.ConsumeVarint(p.win[p.pos : p.pos+n])
 			if k < 0 {
+				if n < binary10 {
+					return p.short(p.off(), "invalid length of a metric family")
+				}
 				return p.failAt(p.off(), "invalid length of a metric family")
 			}
 			if l > math.MaxInt64/2 {
@@ -254,14 +262,16 @@ func (p *ProtoParser) advance() bool {
 			continue
 		}
 		at := p.off()
-		n := p.avail(int(min(left, 2*binary10)))
-		if p.err != nil {
+		want := int(min(left, 2*binary10))
+		n := p.avail(want)
+		hdr := p.win[p.pos : p.pos+n]
+		if n < want && p.rerr != nil && !headerWhole(hdr) {
+			p.err = p.rerr // the reader failed inside the header
 			return false
 		}
-		hdr := p.win[p.pos : p.pos+n]
 		num, wt, k := protowire.ConsumeTag(hdr)
 		if k < 0 {
-			return p.failAt(at, "invalid field in a metric family")
+			return p.short(at, "invalid field in a metric family")
 		}
 		var l uint64
 		switch wt {
@@ -347,6 +357,20 @@ func (p *ProtoParser) advance() bool {
 			}
 		}
 	}
+}
+
+// headerWhole reports whether b starts with a whole field header: a tag
+// and, for a length-delimited or varint field, its length or value.
+func headerWhole(b []byte) bool {
+	_, wt, k := protowire.ConsumeTag(b)
+	if k < 0 {
+		return false
+	}
+	if wt == protowire.BytesType || wt == protowire.VarintType {
+		_, m := protowire.ConsumeVarint(b[k:])
+		return m >= 0
+	}
+	return true
 }
 
 // binary10 is the longest varint.

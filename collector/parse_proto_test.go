@@ -466,6 +466,27 @@ func TestParseProtoReadError(t *testing.T) {
 	require.NotEmpty(t, got)
 	require.Less(t, len(got), len(all))
 	require.Equal(t, renderSamples(all[:len(got)]), renderSamples(got))
+
+	// Cut anywhere, the Metrics before the cut are yielded whole, however
+	// small what is left after the last of them, and then the reader's error.
+	for cut := 0; ; cut = min(cut+1+cut%89, len(pb)) {
+		got, err := parseAllProto(NewProtoParser(), io.MultiReader(bytes.NewReader(pb[:cut]), iotest.ErrReader(boom)), 64)
+		require.ErrorIs(t, err, boom, "cut at %d", cut)
+		require.Equal(t, renderSamples(all[:len(got)]), renderSamples(got))
+		if cut == len(pb) {
+			require.Len(t, got, len(all), "a whole page then an error: every sample")
+			break
+		}
+	}
+
+	// A last family shorter than the longest varint, whole before the
+	// error: read, though the parser looks ahead for up to 10 bytes.
+	tiny := delimit(cat(pbBytes(1, []byte("a")), pbBytes(4, pbBytes(3, nil))))
+	require.Less(t, len(tiny), 10)
+	got, err = parseAllProto(NewProtoParser(), io.MultiReader(bytes.NewReader(pb), bytes.NewReader(tiny), iotest.ErrReader(boom)), 64)
+	require.ErrorIs(t, err, boom)
+	require.Len(t, got, len(all)+1)
+	require.Equal(t, "a 1 a [] 0 0 false\n", renderSamples(got[len(all):]))
 }
 
 // FuzzParseProto checks that the protobuf parser never panics nor allocates
