@@ -18,7 +18,15 @@ import (
 // order: a histogram's buckets with an le label (the +Inf bucket added when
 // the page leaves it out), then _sum and _count; a summary's quantiles, then
 // _sum and _count. A gauge histogram is reported as a Histogram, as in text.
-// Created timestamps, exemplars and native-histogram buckets are ignored.
+// Created timestamps, exemplars and native-histogram buckets are ignored; a
+// histogram with native buckets only yields its +Inf bucket, _sum and _count,
+// as its text does. Each MetricFamily is a family of its own: where the
+// text parser would refuse a family name given twice, or read a family
+// named like another's suffixed samples (h_sum beside histogram h) as part of
+// it, this parser keeps them apart. client_golang's registry, which builds
+// Traefik's page, refuses both. A Metric without the value of its family's
+// type, which the text encoder refuses, reads as 0, as protobuf's defaults
+// do; a family renamed or retyped after its first Metric is an error.
 //
 // It walks the wire format with protowire instead of unmarshalling into the
 // dto structs, which would allocate for every sample. Like Parser.ResetReader

@@ -550,3 +550,21 @@ func distinctFamilies(pb []byte) bool {
 	}
 	return true
 }
+
+// TestParseProtoMissingValue: a Metric without the message of its family's
+// type (which expfmt's text encoder refuses to write) reads as protobuf's
+// defaults: 0, and for a histogram no buckets but the +Inf one.
+func TestParseProtoMissingValue(t *testing.T) {
+	label := pbBytes(1, cat(pbBytes(1, []byte("a")), pbBytes(2, []byte("x"))))
+	pb := delimit(
+		cat(pbBytes(1, []byte("g")), pbVarint(3, 1), pbBytes(4, cat(label, pbBytes(3, pbDouble(1, 5))))),
+		cat(pbBytes(1, []byte("h")), pbVarint(3, 4), pbBytes(4, label)),
+	)
+	got, err := parseAllProto(NewProtoParser(), bytes.NewReader(pb), 0)
+	require.NoError(t, err)
+	require.Equal(t, `g 2 g [["a" "x"]] 0 0 false
+h 3 h_bucket [["a" "x"] ["le" "+Inf"]] 0 0 false
+h 3 h_sum [["a" "x"]] 0 0 false
+h 3 h_count [["a" "x"]] 0 0 false
+`, renderSamples(got))
+}
