@@ -95,8 +95,10 @@ func (e *ContentTypeError) Error() string {
 }
 
 // pageFormat tells the format of a page by its Content-Type, as expfmt's
-// ResponseFormat does for the two formats the bridge reads: a page without
-// one is text, as the text format's default.
+// ResponseFormat does for the two formats the bridge reads, except that
+// text/plain of any version is text (the text parser reads the quoted names
+// version 1.0.0 adds, and refuses those that are not legacy names); a page
+// without a Content-Type is text, the format's default.
 func pageFormat(contentType string) (Format, error) {
 	if strings.TrimSpace(contentType) == "" {
 		return FormatText, nil
@@ -254,8 +256,9 @@ func (s *Scraper) Scrape(ctx context.Context, url string, buf []byte) ([]byte, F
 // the body and its gunzipping), not the time read spends between reads, so
 // that parsing a large page on a busy CPU is not a timeout where reading
 // it whole first would not have been. Stream returns read's error as it
-// is; its own errors are a *StatusError, a *TooLargeError or a transport
-// error, and ErrorKind names all of them for a self-metric. They never
+// is; its own errors are a *StatusError, a *TooLargeError, a
+// *ContentTypeError or a transport error, and ErrorKind names all of them for
+// a self-metric (a *ContentTypeError as "error"). They never
 // carry credentials.
 func (s *Scraper) Stream(ctx context.Context, url string, read func(body io.Reader, format Format) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
