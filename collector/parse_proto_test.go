@@ -363,6 +363,9 @@ func TestParseProtoFieldOrder(t *testing.T) {
 			pbVarint(6, 1700),
 			pbBytes(7, cat(pbDouble(2, 2.5), pbBytes(3, cat(pbDouble(2, math.Inf(1)), pbVarint(1, 9)))))))),
 		},
+		{"gauge histogram reads as a histogram", cat(pbBytes(1, []byte("gh")), pbVarint(3, 5), pbBytes(4, cat(
+			pbBytes(7, cat(pbVarint(1, 4), pbDouble(2, 1.5), pbBytes(3, cat(pbDouble(2, 0.5), pbVarint(1, 2)))))))),
+		},
 		{"unknown fields skipped", cat(pbBytes(1, []byte("g")), pbVarint(3, 1), pbVarint(99, 7), pbDouble(98, 1), pbBytes(5, []byte("seconds")),
 			pbBytes(4, cat(gaugeMetric("x", 1), pbBytes(97, []byte("zz")))))},
 	} {
