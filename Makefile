@@ -40,7 +40,7 @@ test-unit:
 # every target. Minimising a new input is capped, or one find can keep both
 # workers busy for the default minute.
 FUZZTIME ?=
-FUZZ_TARGETS := ./collector:FuzzParse:10000x ./collector:FuzzConvert:9000x ./collector:FuzzUnmarshalState:5000x \
+FUZZ_TARGETS := ./collector:FuzzParse:10000x ./collector:FuzzParseProto:20000x ./collector:FuzzConvert:9000x ./collector:FuzzUnmarshalState:5000x \
 	./sink/diskqueue:FuzzDecodeRecord:100000x ./sink/diskqueue:FuzzOpen:300x
 
 test-fuzz:

@@ -49,7 +49,7 @@ type Collector struct {
 	// fetch and errorKind are the Scraper's (Stream, ErrorKind); tests
 	// replace them to drive the loop under testing/synctest, where real
 	// sockets would stall the fake clock.
-	fetch     func(ctx context.Context, url string, read func(body io.Reader) error) error
+	fetch     func(ctx context.Context, url string, read func(body io.Reader, format Format) error) error
 	errorKind func(error) string
 	closeIdle func()
 	resolver  resolver
@@ -80,7 +80,8 @@ type target struct {
 	label    string // url without credentials: the metrics' target label
 	instance string // host:port
 	conv     *Converter
-	parser   *Parser
+	parser   *Parser      // pages in the text format
+	proto    *ProtoParser // pages in protobuf; nil until the first one
 	out      []byte
 	m        targetMetrics
 	// bad is the kind of the last failure, "" while healthy; logs are
@@ -455,9 +456,20 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 		t.conv.setFlush(0, nil)
 	}
 	// The Scraper applies traefik.timeout, to the reading of the body too.
-	err := c.fetch(ctx, t.url, func(body io.Reader) error {
-		t.parser.ResetReader(body)
-		out, st, convErr = t.conv.Convert(t.parser, now, t.out[:0])
+	err := c.fetch(ctx, t.url, func(body io.Reader, format Format) error {
+		t.m.pages[format].Inc()
+		var src SampleReader
+		if format == FormatProtobuf {
+			if t.proto == nil { // a target that answers text never pays for it
+				t.proto = NewProtoParser()
+			}
+			t.proto.ResetReader(body)
+			src = t.proto
+		} else {
+			t.parser.ResetReader(body)
+			src = t.parser
+		}
+		out, st, convErr = t.conv.Convert(src, now, t.out[:0])
 		t.out, converted = out, true
 		return nil
 	})

@@ -15,6 +15,7 @@ type metrics struct {
 	scrapes      *prometheus.CounterVec // target, result
 	duration     *prometheus.HistogramVec
 	samples      *prometheus.CounterVec
+	pages        *prometheus.CounterVec // target, format
 	points       *prometheus.CounterVec
 	skipped      *prometheus.CounterVec // target, reason
 	emptyLabels  *prometheus.CounterVec
@@ -39,6 +40,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: metricPrefix + "samples_total",
 			Help: "Samples read from Traefik's pages.",
 		}, []string{"target"}),
+		pages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricPrefix + "pages_total",
+			Help: "Pages read from Traefik, by the format it answered in (traefik.format): protobuf or text.",
+		}, []string{"target", "format"}),
 		points: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricPrefix + "points_total",
 			Help: "Line-protocol points produced from the scrapes and handed to the buffer.",
@@ -71,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.scrapes, m.duration, m.samples, m.points, m.skipped, m.emptyLabels, m.lastSuccess, m.appendErrors, m.stateErrors, m.series} {
+	for _, c := range []prometheus.Collector{m.scrapes, m.duration, m.samples, m.pages, m.points, m.skipped, m.emptyLabels, m.lastSuccess, m.appendErrors, m.stateErrors, m.series} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -88,6 +93,7 @@ type targetMetrics struct {
 	success      prometheus.Counter
 	duration     prometheus.Observer
 	samples      prometheus.Counter
+	pages        [2]prometheus.Counter // by Format
 	points       prometheus.Counter
 	skipped      [NumSkipReasons]prometheus.Counter
 	emptyLabels  prometheus.Counter
@@ -98,9 +104,13 @@ type targetMetrics struct {
 
 func (m *metrics) forTarget(label string) targetMetrics {
 	tm := targetMetrics{
-		success:      m.scrapes.WithLabelValues(label, "success"),
-		duration:     m.duration.WithLabelValues(label),
-		samples:      m.samples.WithLabelValues(label),
+		success:  m.scrapes.WithLabelValues(label, "success"),
+		duration: m.duration.WithLabelValues(label),
+		samples:  m.samples.WithLabelValues(label),
+		pages: [2]prometheus.Counter{
+			FormatText:     m.pages.WithLabelValues(label, FormatText.String()),
+			FormatProtobuf: m.pages.WithLabelValues(label, FormatProtobuf.String()),
+		},
 		points:       m.points.WithLabelValues(label),
 		emptyLabels:  m.emptyLabels.WithLabelValues(label),
 		lastSuccess:  m.lastSuccess.WithLabelValues(label),
@@ -120,6 +130,7 @@ func (m *metrics) forget(label string) {
 	m.scrapes.DeletePartialMatch(l)
 	m.duration.DeletePartialMatch(l)
 	m.samples.DeletePartialMatch(l)
+	m.pages.DeletePartialMatch(l)
 	m.points.DeletePartialMatch(l)
 	m.skipped.DeletePartialMatch(l)
 	m.emptyLabels.DeletePartialMatch(l)

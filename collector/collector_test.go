@@ -504,15 +504,15 @@ func TestCollectorEmptyLabels(t *testing.T) {
 	}
 }
 
-// wholePage turns a fake fetch of a whole page into the collector's fetch,
-// which hands the body to a reader.
-func wholePage(f func(ctx context.Context, url string, buf []byte) ([]byte, error)) func(context.Context, string, func(io.Reader) error) error {
-	return func(ctx context.Context, url string, read func(io.Reader) error) error {
+// wholePage turns a fake fetch of a whole text page into the collector's
+// fetch, which hands the body to a reader.
+func wholePage(f func(ctx context.Context, url string, buf []byte) ([]byte, error)) func(context.Context, string, func(io.Reader, Format) error) error {
+	return func(ctx context.Context, url string, read func(io.Reader, Format) error) error {
 		body, err := f(ctx, url, nil)
 		if err != nil {
 			return err
 		}
-		return read(bytes.NewReader(body))
+		return read(bytes.NewReader(body), FormatText)
 	}
 }
 

@@ -110,13 +110,21 @@ func suffixBit(s []byte) uint8 {
 
 var suffixNames = [...]string{"_bucket", "_sum", "_count", "_total", "_created"}
 
-// ParseError is a malformed exposition; Line counts from 1.
+// ParseError is a malformed exposition. In text Line counts from 1; in
+// protobuf, which has no lines, Line is 0 and Offset is the byte of the page
+// where the fault was found.
 type ParseError struct {
-	Line int
-	Msg  string
+	Line   int
+	Offset int64
+	Msg    string
 }
 
-func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
+func (e *ParseError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("byte %d: %s", e.Offset, e.Msg)
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+}
 
 // NewParser returns a parser with no body; call Reset before Next.
 func NewParser() *Parser {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -35,6 +36,7 @@ type Scraper struct {
 	password  string
 	bearer    string
 	gzip      string    // traefik.gzip
+	accept    string    // the Accept header, from traefik.format
 	gzips     sync.Pool // *gzip.Reader
 }
 
@@ -55,9 +57,66 @@ func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("body larger than traefik.max_body (%s)", config.Size(e.Limit))
 }
 
-// acceptHeader asks for the text format: the parser reads nothing else, and
-// Traefik would otherwise be free to pick protobuf.
-const acceptHeader = "text/plain;version=0.0.4"
+// The Accept headers of traefik.format. acceptText asks for the text format
+// only. acceptProtobuf prefers the delimited protobuf format, which costs
+// less CPU to parse, and takes text from a target that has nothing else; the
+// weights are those Prometheus and Telegraf send.
+const (
+	acceptText     = "text/plain;version=0.0.4"
+	acceptProtobuf = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7," +
+		"text/plain;version=0.0.4;q=0.3"
+)
+
+// Format is the exposition format of a scraped page, told by its
+// Content-Type.
+type Format int
+
+// The formats a page is read in.
+const (
+	FormatText     Format = iota // text/plain, or no Content-Type: Parser
+	FormatProtobuf               // delimited io.prometheus.client.MetricFamily: ProtoParser
+)
+
+func (f Format) String() string {
+	if f == FormatProtobuf {
+		return "protobuf"
+	}
+	return "text"
+}
+
+// ContentTypeError is a page in a format the bridge does not read
+// (OpenMetrics, say, or protobuf in another encoding).
+type ContentTypeError struct {
+	ContentType string
+}
+
+func (e *ContentTypeError) Error() string {
+	return fmt.Sprintf("content type %q is neither the text format nor delimited protobuf", e.ContentType)
+}
+
+// pageFormat tells the format of a page by its Content-Type, as expfmt's
+// ResponseFormat does for the two formats the bridge reads, except that
+// text/plain of any version is text (the text parser reads the quoted names
+// version 1.0.0 adds, and refuses those that are not legacy names); a page
+// without a Content-Type is text, the format's default.
+func pageFormat(contentType string) (Format, error) {
+	if strings.TrimSpace(contentType) == "" {
+		return FormatText, nil
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return 0, &ContentTypeError{ContentType: contentType}
+	}
+	switch mt {
+	case "text/plain":
+		return FormatText, nil
+	case "application/vnd.google.protobuf":
+		if params["proto"] == "io.prometheus.client.MetricFamily" && params["encoding"] == "delimited" {
+			return FormatProtobuf, nil
+		}
+	}
+	return 0, &ContentTypeError{ContentType: contentType}
+}
 
 // NewScraper builds a scraper with its own transport. It reads the CA,
 // client certificate, password and token files now, so a missing file fails
@@ -75,6 +134,10 @@ func NewScraper(cfg config.Traefik) (*Scraper, error) {
 		password: string(cfg.Password),
 		bearer:   string(cfg.BearerToken),
 		gzip:     cfg.Gzip,
+		accept:   acceptProtobuf,
+	}
+	if cfg.Format == config.FormatText {
+		s.accept = acceptText
 	}
 	if s.timeout <= 0 {
 		return nil, errors.New("traefik.timeout: must be positive")
@@ -166,33 +229,38 @@ func (s *Scraper) Close() { s.transport.CloseIdleConnections() }
 
 // Scrape fetches url and returns its body appended to buf[:0], so a caller
 // that passes back the previous result reads the next page without
-// allocating. It holds the whole page; the collector uses Stream instead.
-// Errors are those of Stream.
-func (s *Scraper) Scrape(ctx context.Context, url string, buf []byte) ([]byte, error) {
+// allocating, and the body's format. It holds the whole page; the collector
+// uses Stream instead. Errors are those of Stream.
+func (s *Scraper) Scrape(ctx context.Context, url string, buf []byte) ([]byte, Format, error) {
 	buf = buf[:0]
-	err := s.Stream(ctx, url, func(body io.Reader) error {
+	var format Format
+	err := s.Stream(ctx, url, func(body io.Reader, f Format) error {
 		var err error
+		format = f
 		buf, err = readLimited(body, buf, s.maxBody)
 		return err // named by the body: the URL, the limit or the deadline
 	})
 	if err != nil {
-		return buf[:0], err
+		return buf[:0], format, err
 	}
-	return buf, nil
+	return buf, format, nil
 }
 
-// Stream fetches url and calls read with its body, decompressed, while the
-// response is open: read sees the page as it arrives and need not hold it.
+// Stream fetches url and calls read with its body, decompressed, and its
+// format, while the response is open: read sees the page as it arrives and
+// need not hold it. A page in a format the bridge does not read is a
+// *ContentTypeError; read is not called.
 // The body fails with a *TooLargeError past traefik.max_body, with the error
 // of the connection, or once traefik.timeout is spent. That deadline counts
 // the time spent waiting for Traefik (connecting, the answer, each read of
 // the body and its gunzipping), not the time read spends between reads, so
 // that parsing a large page on a busy CPU is not a timeout where reading
 // it whole first would not have been. Stream returns read's error as it
-// is; its own errors are a *StatusError, a *TooLargeError or a transport
-// error, and ErrorKind names all of them for a self-metric. They never
+// is; its own errors are a *StatusError, a *TooLargeError, a
+// *ContentTypeError or a transport error, and ErrorKind names all of them for
+// a self-metric (a *ContentTypeError as "error"). They never
 // carry credentials.
-func (s *Scraper) Stream(ctx context.Context, url string, read func(body io.Reader) error) error {
+func (s *Scraper) Stream(ctx context.Context, url string, read func(body io.Reader, format Format) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	w := &waitBudget{left: s.timeout, cancel: cancel}
@@ -215,7 +283,7 @@ func (s *Scraper) Stream(ctx context.Context, url string, read func(body io.Read
 	if s.host != "" {
 		req.Host = s.host
 	}
-	req.Header.Set("Accept", acceptHeader)
+	req.Header.Set("Accept", s.accept)
 	if s.asksGzip(req.URL) {
 		req.Header.Set("Accept-Encoding", "gzip")
 	}
@@ -240,8 +308,9 @@ func (s *Scraper) Stream(ctx context.Context, url string, read func(body io.Read
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("scrape %s: %w", config.Redact(url), &StatusError{Code: resp.StatusCode, Status: resp.Status})
 	}
-	if ct := resp.Header.Get("Content-Type"); strings.Contains(ct, "protobuf") {
-		return fmt.Errorf("scrape %s: content type %q is not the text format", config.Redact(url), ct)
+	format, err := pageFormat(resp.Header.Get("Content-Type"))
+	if err != nil {
+		return fmt.Errorf("scrape %s: %w", config.Redact(url), err)
 	}
 
 	var body io.Reader = resp.Body
@@ -261,7 +330,7 @@ func (s *Scraper) Stream(ctx context.Context, url string, read func(body io.Read
 	} else if resp.ContentLength > s.maxBody {
 		return fmt.Errorf("scrape %s: %w", config.Redact(url), &TooLargeError{Limit: s.maxBody})
 	}
-	return read(&limitedReader{r: &waitingReader{r: body, w: w, timedOut: timedOut}, left: s.maxBody, limit: s.maxBody})
+	return read(&limitedReader{r: &waitingReader{r: body, w: w, timedOut: timedOut}, left: s.maxBody, limit: s.maxBody}, format)
 }
 
 // errWaitSpent cancels a scrape whose traefik.timeout is spent.

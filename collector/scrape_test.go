@@ -72,24 +72,28 @@ func TestScrape(t *testing.T) {
 	zw := gzip.NewWriter(&zipped)
 	_, _ = zw.Write(page)
 	require.NoError(t, zw.Close())
+	pb := readProtoFixture(t)
 
 	tests := []struct {
 		name    string
 		cfg     func(c *config.Traefik)
 		handler func(w http.ResponseWriter, r *http.Request)
 		want    []byte // body on success
+		format  Format // of the body on success
 		kind    string
+		wantErr string // in the error, which is a *ContentTypeError
 		check   func(t *testing.T, h http.Header)
 	}{
 		{
-			name: "plain page with the text format asked for",
+			name: "text answer to the protobuf-preferring Accept of traefik.format auto",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 				_, _ = w.Write(page)
 			},
-			want: page, kind: "ok",
+			want: page, format: FormatText, kind: "ok",
 			check: func(t *testing.T, h http.Header) {
-				require.Equal(t, "text/plain;version=0.0.4", h.Get("Accept"))
+				require.Equal(t, "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,"+
+					"text/plain;version=0.0.4;q=0.3", h.Get("Accept"))
 				require.Empty(t, h.Get("Accept-Encoding"), "traefik.gzip auto asks no gzip from loopback")
 				require.Empty(t, h.Get("Authorization"))
 			},
@@ -215,9 +219,63 @@ func TestScrape(t *testing.T) {
 			name: "protobuf answer",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited")
-				_, _ = w.Write([]byte{1, 2, 3})
+				_, _ = w.Write(pb)
 			},
-			kind: "error",
+			want: pb, format: FormatProtobuf, kind: "ok",
+		},
+		{
+			name: "traefik.format protobuf asks as auto does",
+			cfg:  func(c *config.Traefik) { c.Format = config.FormatProtobuf },
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/vnd.google.protobuf;encoding=delimited;proto=io.prometheus.client.MetricFamily")
+				_, _ = w.Write(pb)
+			},
+			want: pb, format: FormatProtobuf, kind: "ok",
+			check: func(t *testing.T, h http.Header) {
+				require.True(t, strings.HasPrefix(h.Get("Accept"), "application/vnd.google.protobuf;"), h.Get("Accept"))
+			},
+		},
+		{
+			name: "traefik.format text asks for text only",
+			cfg:  func(c *config.Traefik) { c.Format = config.FormatText },
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+				_, _ = w.Write(page)
+			},
+			want: page, format: FormatText, kind: "ok",
+			check: func(t *testing.T, h http.Header) { require.Equal(t, "text/plain;version=0.0.4", h.Get("Accept")) },
+		},
+		{
+			name: "no content type is text",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header()["Content-Type"] = nil // no sniffing
+				_, _ = w.Write(page)
+			},
+			want: page, format: FormatText, kind: "ok",
+		},
+		{
+			name: "OpenMetrics is refused, named",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
+				_, _ = w.Write(page)
+			},
+			kind: "error", wantErr: `"application/openmetrics-text; version=1.0.0; charset=utf-8"`,
+		},
+		{
+			name: "protobuf in another encoding is refused, named",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=text")
+				_, _ = w.Write(page)
+			},
+			kind: "error", wantErr: "encoding=text",
+		},
+		{
+			name: "unknown content type is refused, named",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				_, _ = w.Write([]byte("<html>"))
+			},
+			kind: "error", wantErr: `"text/html"`,
 		},
 	}
 	for _, tt := range tests {
@@ -235,10 +293,16 @@ func TestScrape(t *testing.T) {
 			s, err := NewScraper(cfg)
 			require.NoError(t, err)
 			defer s.Close()
-			got, err := s.Scrape(context.Background(), srv.URL+"/metrics", nil)
+			got, format, err := s.Scrape(context.Background(), srv.URL+"/metrics", nil)
 			require.Equal(t, tt.kind, ErrorKind(err), "error: %v", err)
 			if tt.want != nil {
 				require.Equal(t, tt.want, got)
+				require.Equal(t, tt.format, format)
+			}
+			if tt.wantErr != "" {
+				var ce *ContentTypeError
+				require.True(t, errors.As(err, &ce), "want a ContentTypeError, got %v", err)
+				require.Contains(t, err.Error(), tt.wantErr)
 			}
 			if err != nil {
 				require.Empty(t, got)
@@ -292,10 +356,10 @@ func TestScrapeReusesBuffer(t *testing.T) {
 	s, err := NewScraper(scrapeConfig())
 	require.NoError(t, err)
 	defer s.Close()
-	buf, err := s.Scrape(context.Background(), srv.URL, nil)
+	buf, _, err := s.Scrape(context.Background(), srv.URL, nil)
 	require.NoError(t, err)
 	first := &buf[0]
-	buf, err = s.Scrape(context.Background(), srv.URL, buf)
+	buf, _, err = s.Scrape(context.Background(), srv.URL, buf)
 	require.NoError(t, err)
 	require.Equal(t, page, buf)
 	require.Same(t, first, &buf[0], "the second scrape should read into the first one's array")
@@ -348,7 +412,7 @@ func TestScrapeTimeoutAndConnect(t *testing.T) {
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.Scrape(tt.ctx(), tt.url, nil)
+			_, _, err := s.Scrape(tt.ctx(), tt.url, nil)
 			require.Error(t, err)
 			require.Equal(t, tt.kind, ErrorKind(err), "error: %v", err)
 		})
@@ -453,7 +517,7 @@ func TestScrapeTLS(t *testing.T) {
 			s, err := NewScraper(cfg)
 			require.NoError(t, err)
 			defer s.Close()
-			got, err := s.Scrape(context.Background(), srv.URL, nil)
+			got, _, err := s.Scrape(context.Background(), srv.URL, nil)
 			require.Equal(t, tt.kind, ErrorKind(err), "error: %v", err)
 			if err == nil {
 				require.Equal(t, page, got)
@@ -506,7 +570,7 @@ func TestStreamDeadlineCountsWaiting(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	got := 0
-	err = s.Stream(context.Background(), srv.URL, func(body io.Reader) error {
+	err = s.Stream(context.Background(), srv.URL, func(body io.Reader, _ Format) error {
 		buf := make([]byte, 64<<10)
 		for {
 			n, err := body.Read(buf)

@@ -37,7 +37,8 @@ type Traefik struct {
 	Interval  time.Duration     `mapstructure:"interval" yaml:"interval"`
 	Timeout   time.Duration     `mapstructure:"timeout" yaml:"timeout"`
 	MaxBody   Size              `mapstructure:"max_body" yaml:"max_body"`
-	Gzip      string            `mapstructure:"gzip" yaml:"gzip"` // GzipAuto, GzipAlways or GzipNever
+	Gzip      string            `mapstructure:"gzip" yaml:"gzip"`     // GzipAuto, GzipAlways or GzipNever
+	Format    string            `mapstructure:"format" yaml:"format"` // FormatAuto, FormatProtobuf or FormatText
 	SeriesTTL time.Duration     `mapstructure:"series_ttl" yaml:"series_ttl"`
 	MaxSeries int               `mapstructure:"max_series" yaml:"max_series"`
 	Headers   map[string]string `mapstructure:"headers" yaml:"headers"`
@@ -132,6 +133,18 @@ const (
 	GzipNever  = "never"
 )
 
+// Values of traefik.format, the exposition format a scrape asks for.
+const (
+	// FormatAuto prefers the delimited protobuf format, which the bridge
+	// parses for less CPU than text, and takes text from a target that
+	// answers only that.
+	FormatAuto = "auto"
+	// FormatProtobuf asks as FormatAuto does; a text answer is still read.
+	FormatProtobuf = "protobuf"
+	// FormatText asks for the text format only.
+	FormatText = "text"
+)
+
 // Default returns the built-in defaults; config.example.yaml must equal them.
 func Default() Config {
 	return Config{
@@ -141,6 +154,7 @@ func Default() Config {
 			Timeout:   5 * time.Second,
 			MaxBody:   64 * MiB,
 			Gzip:      GzipAuto,
+			Format:    FormatAuto,
 			SeriesTTL: time.Hour,
 			MaxSeries: 500000,
 			Headers:   map[string]string{},
@@ -207,6 +221,11 @@ func (c *Config) Validate() error {
 	case GzipAuto, GzipAlways, GzipNever:
 	default:
 		return fmt.Errorf("traefik.gzip: must be auto, always or never, got %q", c.Traefik.Gzip)
+	}
+	switch c.Traefik.Format {
+	case FormatAuto, FormatProtobuf, FormatText:
+	default:
+		return fmt.Errorf("traefik.format: must be auto, protobuf or text, got %q", c.Traefik.Format)
 	}
 	if c.Traefik.MaxSeries < 0 {
 		return fmt.Errorf("traefik.max_series: must be 0 (no bound) or more, got %d", c.Traefik.MaxSeries)

@@ -52,6 +52,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"batch bytes", func(c *Config) { c.Batch.MaxBytes = 100 }, "batch.max_bytes: "},
 		{"buffer below batch", func(c *Config) { c.Buffer.MaxBytes = MiB }, "buffer.max_bytes: must be at least batch.max_bytes"},
 		{"traefik gzip", func(c *Config) { c.Traefik.Gzip = "yes" }, "traefik.gzip: "},
+		{"traefik format", func(c *Config) { c.Traefik.Format = "openmetrics" }, "traefik.format: "},
 		{"fsync", func(c *Config) { c.Buffer.Fsync = "never" }, "buffer.fsync: "},
 		{"fsync interval", func(c *Config) { c.Buffer.Fsync = "interval"; c.Buffer.FsyncInterval = 0 }, "buffer.fsync_interval: "},
 		{"min backoff", func(c *Config) { c.Retry.MinBackoff = 0 }, "retry.min_backoff: "},

@@ -337,3 +337,14 @@ func startStack(t *testing.T, startBackend func(testing.TB) *harness.Backend) st
 		traefik:   harness.TraefikOptions{Binary: traefikBin, BackendURL: backend.URL, DeadBackendURL: "http://" + dead},
 	}
 }
+
+// requirePagesIn checks that every page the bridge has read was in format
+// (its pages_total self-metric), so a test knows which parser it checked.
+func requirePagesIn(t *testing.T, b *harness.Bridge, format string) {
+	t.Helper()
+	m, err := b.Metrics(t.Context())
+	require.NoError(t, err)
+	other := map[string]string{"protobuf": "text", "text": "protobuf"}[format]
+	require.Positive(t, m.Sum(selfPrefix+"_pages_total", map[string]string{"format": format}), "pages in %s", format)
+	require.Zero(t, m.Sum(selfPrefix+"_pages_total", map[string]string{"format": other}), "pages in %s", other)
+}

@@ -42,6 +42,8 @@ func TestSidecar(t *testing.T) {
 	// request may happen before every bridge has made it.
 	for _, b := range bridges {
 		require.NoError(t, b.WaitScrapes(ctx, wait, 1, tr.MetricsURL))
+		// traefik.format auto: Traefik answers in protobuf.
+		requirePagesIn(t, b, "protobuf")
 	}
 	base, err := tr.Metrics(ctx)
 	require.NoError(t, err)

@@ -11,6 +11,7 @@ import (
 // TestStandalone runs one bridge from examples/bridge/standalone.yaml
 // scraping two Traefik instances that get different traffic: each
 // instance's points carry its own instance tag, and each is exact on its own.
+// It asks for the text format (traefik.format text).
 func TestStandalone(t *testing.T) {
 	st := startStack(t, harness.StartBackend)
 	bridgeBin, influx := st.bridgeBin, st.influx
@@ -22,13 +23,19 @@ func TestStandalone(t *testing.T) {
 	}
 	ctx := t.Context()
 	const db = "e2e_standalone"
+	env := bridgeEnv(t, influx, db, "traefik", traefiks...)
+	// The other tests scrape in the default format, which Traefik answers
+	// in protobuf; this one keeps the text path checked against a real
+	// Traefik.
+	env["TIB_TRAEFIK_FORMAT"] = "text"
 	bridge := harness.StartBridge(t, harness.BridgeOptions{
 		Binary: bridgeBin,
 		Config: examplePath(t, "bridge", "standalone.yaml"),
-		Env:    bridgeEnv(t, influx, db, "traefik", traefiks...),
+		Env:    env,
 	})
 	targets := []string{traefiks[0].MetricsURL, traefiks[1].MetricsURL}
 	require.NoError(t, bridge.WaitScrapes(ctx, wait, 1, targets...))
+	requirePagesIn(t, bridge, "text")
 
 	var bases []harness.Samples
 	for _, tr := range traefiks {

@@ -109,7 +109,7 @@ func compressInto(b *testing.B, zw gzipWriter, buf *bytes.Buffer, data []byte) i
 // BenchmarkGzipWriterMemory is what one writer costs to build and use once:
 // the sink holds one for its life, so B/op is its memory.
 func BenchmarkGzipWriterMemory(b *testing.B) {
-	batch, _ := firstLines(lineProtocol(b, input{"svc100", [][]byte{traefikpage.Generate(100, 1), traefikpage.Generate(100, 2)}}, "traefik"), 5000)
+	batch, _ := firstLines(lineProtocol(b, input{name: "svc100", bodies: [][]byte{traefikpage.Generate(100, 1), traefikpage.Generate(100, 2)}}, "traefik"), 5000)
 	for _, level := range []int{sinkLevel, gzip.BestSpeed} {
 		for _, lib := range gzipLibs {
 			b.Run(fmt.Sprintf("L%d/%s", level, lib.name), func(b *testing.B) {

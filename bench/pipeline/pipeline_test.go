@@ -3,12 +3,16 @@ package pipeline
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/collector"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/traefikpage"
@@ -19,8 +23,9 @@ import (
 // alternately makes every counter move (an increase, then a reset), so the
 // traefik schema writes a delta for each, its most expensive case.
 type input struct {
-	name   string
-	bodies [][]byte
+	name    string
+	bodies  [][]byte
+	samples int // in bodies[0]
 }
 
 // inputs are the real Traefik fixtures and generated pages; -short keeps the
@@ -36,13 +41,14 @@ func inputs(tb testing.TB) []input {
 		}
 		fx = append(fx, b)
 	}
-	in := []input{{"fixture", fx}}
+	in := []input{{"fixture", fx, countSamples(tb, fx[0])}}
 	sizes := []int{20, 100, 500}
 	if testing.Short() {
 		sizes = []int{500}
 	}
 	for _, n := range sizes {
-		in = append(in, input{fmt.Sprintf("svc%d", n), [][]byte{traefikpage.Generate(n, 1), traefikpage.Generate(n, 2)}})
+		body := traefikpage.Generate(n, 1)
+		in = append(in, input{fmt.Sprintf("svc%d", n), [][]byte{body, traefikpage.Generate(n, 2)}, countSamples(tb, body)})
 	}
 	return in
 }
@@ -81,7 +87,6 @@ func countSamples(tb testing.TB, body []byte) int {
 func BenchmarkParse(b *testing.B) {
 	for _, in := range inputs(b) {
 		b.Run(in.name, func(b *testing.B) {
-			samples := countSamples(b, in.bodies[0])
 			p := collector.NewParser()
 			b.SetBytes(int64(len(in.bodies[0])))
 			b.ReportAllocs()
@@ -93,9 +98,72 @@ func BenchmarkParse(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			reportPerSample(b, samples)
+			reportPerSample(b, in.samples)
 		})
 	}
+}
+
+// BenchmarkParseProto is BenchmarkParse for the same pages in delimited
+// protobuf: the ProtoParser alone, through a reader as the collector uses it.
+func BenchmarkParseProto(b *testing.B) {
+	for _, in := range protoInputs(b) {
+		b.Run(in.name, func(b *testing.B) {
+			p := newProtoReader()
+			b.SetBytes(int64(len(in.bodies[0])))
+			b.ReportAllocs()
+			for b.Loop() {
+				p.reset(in.bodies[0])
+				for p.Next() {
+				}
+				if err := p.Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportPerSample(b, in.samples)
+		})
+	}
+}
+
+// protoInputs are inputs re-encoded as delimited protobuf, families in name
+// order, as a registry gathers them (and as bench/cmd/compare serves them).
+// The samples are the same; their count is checked.
+func protoInputs(tb testing.TB) []input {
+	tb.Helper()
+	ins := inputs(tb)
+	for i := range ins {
+		bodies := make([][]byte, len(ins[i].bodies))
+		for j, text := range ins[i].bodies {
+			bodies[j] = textToProtobuf(tb, text)
+		}
+		ins[i].bodies = bodies
+		p := newProtoReader()
+		p.reset(bodies[0])
+		n := 0
+		for p.Next() {
+			n++
+		}
+		if p.Err() != nil || n != ins[i].samples {
+			tb.Fatalf("%s in protobuf: %d samples, want %d (%v)", ins[i].name, n, ins[i].samples, p.Err())
+		}
+	}
+	return ins
+}
+
+func textToProtobuf(tb testing.TB, text []byte) []byte {
+	tb.Helper()
+	tp := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := tp.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	for _, name := range slices.Sorted(maps.Keys(fams)) {
+		if err := enc.Encode(fams[name]); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return buf.Bytes()
 }
 
 // sliceReader replays samples parsed beforehand, so BenchmarkConvert
@@ -221,16 +289,45 @@ func BenchmarkCompress(b *testing.B) {
 // left out (cmd/compare measures the real process). ns/sample here against
 // the 500-service page is the figure behind "under 0.5 s of CPU per page".
 func BenchmarkPipeline(b *testing.B) {
+	benchPipeline(b, inputs(b), func() reader {
+		p := collector.NewParser()
+		return reader{p, func(body []byte) { p.Reset(body) }}
+	})
+}
+
+// BenchmarkPipelineProto is BenchmarkPipeline on the same pages in
+// delimited protobuf, read by the ProtoParser as the collector reads a
+// Traefik that answers protobuf (traefik.format auto).
+func BenchmarkPipelineProto(b *testing.B) {
+	benchPipeline(b, protoInputs(b), newProtoReader)
+}
+
+// reader is a parser and the way to start it on a body.
+type reader struct {
+	collector.SampleReader
+	reset func(body []byte)
+}
+
+func newProtoReader() reader {
+	p := collector.NewProtoParser()
+	var r bytes.Reader
+	return reader{p, func(body []byte) {
+		r.Reset(body)
+		p.ResetReader(&r)
+	}}
+}
+
+func benchPipeline(b *testing.B, ins []input, newReader func() reader) {
 	w, err := sink.NewWriter(sink.WriterConfig{URL: "http://127.0.0.1:8086", Database: "bench", Gzip: true}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, in := range inputs(b) {
-		samples := countSamples(b, in.bodies[0])
+	for _, in := range ins {
+		samples := in.samples
 		for _, schema := range schemas {
 			b.Run(in.name+"/"+schema, func(b *testing.B) {
 				c := newConverter(b, schema)
-				p := collector.NewParser()
+				p := newReader()
 				q := sink.NewMemoryQueue(256 << 20)
 				var (
 					out []byte
@@ -239,7 +336,7 @@ func BenchmarkPipeline(b *testing.B) {
 				zw, _ := gzip.NewWriterLevel(&buf, sinkLevel)
 				ts := time.Unix(1_800_000_000, 0)
 				one := func(i int) {
-					p.Reset(in.bodies[i%2])
+					p.reset(in.bodies[i%2])
 					if out, _, err = c.Convert(p, ts, out[:0]); err != nil {
 						b.Fatal(err)
 					}

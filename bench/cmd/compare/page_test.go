@@ -18,10 +18,12 @@ import (
 )
 
 // The Accept headers the two tools send: Telegraf v1.37.2's
-// plugins/inputs/prometheus (acceptHeader), and the bridge's collector.
+// plugins/inputs/prometheus (acceptHeader), and the bridge's collector with
+// traefik.format auto (the same) and text.
 const (
-	telegrafAccept = `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3`
-	bridgeAccept   = `text/plain;version=0.0.4`
+	telegrafAccept   = `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3`
+	bridgeAccept     = telegrafAccept
+	bridgeTextAccept = `text/plain;version=0.0.4`
 )
 
 func TestPageServerNegotiatesLikePromhttp(t *testing.T) {
@@ -32,7 +34,8 @@ func TestPageServerNegotiatesLikePromhttp(t *testing.T) {
 		wantFormat string
 	}{
 		{"telegraf gets protobuf", true, telegrafAccept, formatProtobuf},
-		{"bridge gets text", true, bridgeAccept, formatText},
+		{"bridge gets protobuf", true, bridgeAccept, formatProtobuf},
+		{"bridge with traefik.format text gets text", true, bridgeTextAccept, formatText},
 		{"no Accept gets text", true, "", formatText},
 		{"text for everyone when not negotiating", false, telegrafAccept, formatText},
 	}

@@ -89,11 +89,13 @@ type harness struct {
 	pprof bool
 }
 
-// preparePages encodes pages 0..k in protobuf when t will be answered in it:
-// Telegraf's Accept header prefers delimited protobuf, and Traefik's promhttp
-// handler gives it what it prefers. The bridge asks for text only.
-func (h *harness) preparePages(t tool, book *pageBook, k int) error {
-	if !h.pages.negotiate || !t.isTelegraf() {
+// preparePages encodes pages 0..k in protobuf when t may be answered in it:
+// Telegraf's Accept header and the bridge's (traefik.format auto, the
+// default) prefer delimited protobuf, and Traefik's promhttp handler gives a
+// scraper what it prefers. A bridge run with TIB_TRAEFIK_FORMAT=text asks
+// for text only; the pages cost nothing to have ready.
+func (h *harness) preparePages(_ tool, book *pageBook, k int) error {
+	if !h.pages.negotiate {
 		return nil
 	}
 	return book.prepareProtobuf(k)
