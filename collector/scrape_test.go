@@ -224,8 +224,8 @@ func TestScrape(t *testing.T) {
 			want: pb, format: FormatProtobuf, kind: "ok",
 		},
 		{
-			name: "traefik.format protobuf asks as auto does",
-			cfg:  func(c *config.Traefik) { c.Format = config.FormatProtobuf },
+			name: "traefik.format auto prefers protobuf",
+			cfg:  func(c *config.Traefik) { c.Format = config.FormatAuto },
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/vnd.google.protobuf;encoding=delimited;proto=io.prometheus.client.MetricFamily")
 				_, _ = w.Write(pb)

@@ -38,7 +38,7 @@ type Traefik struct {
 	Timeout   time.Duration     `mapstructure:"timeout" yaml:"timeout"`
 	MaxBody   Size              `mapstructure:"max_body" yaml:"max_body"`
 	Gzip      string            `mapstructure:"gzip" yaml:"gzip"`     // GzipAuto, GzipAlways or GzipNever
-	Format    string            `mapstructure:"format" yaml:"format"` // FormatAuto, FormatProtobuf or FormatText
+	Format    string            `mapstructure:"format" yaml:"format"` // FormatAuto or FormatText
 	SeriesTTL time.Duration     `mapstructure:"series_ttl" yaml:"series_ttl"`
 	MaxSeries int               `mapstructure:"max_series" yaml:"max_series"`
 	Headers   map[string]string `mapstructure:"headers" yaml:"headers"`
@@ -139,8 +139,6 @@ const (
 	// parses for less CPU than text, and takes text from a target that
 	// answers only that.
 	FormatAuto = "auto"
-	// FormatProtobuf asks as FormatAuto does; a text answer is still read.
-	FormatProtobuf = "protobuf"
 	// FormatText asks for the text format only.
 	FormatText = "text"
 )
@@ -223,9 +221,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("traefik.gzip: must be auto, always or never, got %q", c.Traefik.Gzip)
 	}
 	switch c.Traefik.Format {
-	case FormatAuto, FormatProtobuf, FormatText:
+	case FormatAuto, FormatText:
 	default:
-		return fmt.Errorf("traefik.format: must be auto, protobuf or text, got %q", c.Traefik.Format)
+		return fmt.Errorf("traefik.format: must be auto or text, got %q", c.Traefik.Format)
 	}
 	if c.Traefik.MaxSeries < 0 {
 		return fmt.Errorf("traefik.max_series: must be 0 (no bound) or more, got %d", c.Traefik.MaxSeries)

@@ -53,6 +53,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"buffer below batch", func(c *Config) { c.Buffer.MaxBytes = MiB }, "buffer.max_bytes: must be at least batch.max_bytes"},
 		{"traefik gzip", func(c *Config) { c.Traefik.Gzip = "yes" }, "traefik.gzip: "},
 		{"traefik format", func(c *Config) { c.Traefik.Format = "openmetrics" }, "traefik.format: "},
+		{"traefik format protobuf", func(c *Config) { c.Traefik.Format = "protobuf" }, "traefik.format: must be auto or text"},
 		{"fsync", func(c *Config) { c.Buffer.Fsync = "never" }, "buffer.fsync: "},
 		{"fsync interval", func(c *Config) { c.Buffer.Fsync = "interval"; c.Buffer.FsyncInterval = 0 }, "buffer.fsync_interval: "},
 		{"min backoff", func(c *Config) { c.Retry.MinBackoff = 0 }, "retry.min_backoff: "},
