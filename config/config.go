@@ -162,7 +162,7 @@ func Default() Config {
 			Database:       "traefik",
 			Precision:      "s",
 			Gzip:           true,
-			GzipLevel:      6,
+			GzipLevel:      5,
 			Timeout:        10 * time.Second,
 			CreateDatabase: true,
 		},

@@ -93,9 +93,7 @@ func New(cfg *config.Config, q Queue, reg prometheus.Registerer, log *slog.Logge
 	}
 	level := ic.GzipLevel
 	if level == 0 { // a config built without config.Default
-		// 6, config.Default's: not gzip.DefaultCompression, which this
-		// package takes as 5.
-		level = 6
+		level = 5 // config.Default's, and what gzip.DefaultCompression means here
 	}
 	zw, err := gzip.NewWriterLevel(io.Discard, level)
 	if err != nil {

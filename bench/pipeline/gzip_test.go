@@ -12,9 +12,10 @@ import (
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/traefikpage"
 )
 
-// sinkLevel is config.Default's influxdb.gzip_level. Not gzip.DefaultCompression:
-// klauspost/compress takes that as 5, compress/gzip as 6.
-const sinkLevel = 6
+// sinkLevel is config.Default's influxdb.gzip_level, which is what
+// klauspost/compress takes gzip.DefaultCompression to be (compress/gzip
+// takes it as 6), and so Telegraf's level.
+const sinkLevel = 5
 
 // gzipLibs are the two gzip packages the bridge could use: the sink and the
 // scraper use klauspost/compress; compress/gzip is kept here to show why.

@@ -251,7 +251,7 @@ func lineProtocol(tb testing.TB, in input, schema string) []byte {
 }
 
 // BenchmarkCompress is the sink's payload encoding (gzip at the sink's
-// default influxdb.gzip_level, 6) next to gzip.BestSpeed, on one whole
+// default influxdb.gzip_level, 5) next to gzip.BestSpeed, on one whole
 // scrape of line protocol. The sink compresses per batch (batch.max_lines);
 // one scrape at once is the same work in fewer calls.
 func BenchmarkCompress(b *testing.B) {
