@@ -133,6 +133,13 @@ type Queue struct {
 	hooks hooks
 	lockF *os.File
 
+	// gmu keeps appends from interleaving in the file: an append holds it
+	// for its write, an open group from BeginGroup to CommitGroup or
+	// AbortGroup. It is taken before mu, which guards everything else and
+	// is held only for a record's write at a time, so the sender's Next and
+	// Commit are not kept waiting for the length of a scrape.
+	gmu sync.Mutex
+
 	mu         sync.Mutex
 	closed     bool
 	segs       []*segment // oldest first
@@ -149,10 +156,13 @@ type Queue struct {
 	lines      int64
 	dropped    map[string]int64
 	states     map[string]savedState
-	wake       chan struct{} // closed when a record arrives or the queue closes
-	dirty      bool          // the active segment has unsynced bytes
-	lastAppend int64         // Unix ns of the last append
-	chunks     []chunk       // reused by append
+	wake       chan struct{}    // closed when a record arrives or the queue closes
+	dirty      bool             // the active segment has unsynced bytes
+	lastAppend int64            // Unix ns of the last append
+	chunks     []chunk          // reused by append
+	group      *group           // the open group, nil if none
+	groupRecs  []recMeta        // reused by groups
+	groupSize  map[string]int64 // size of each key's last group, to seal before the next
 	// wbuf gathers small pieces of a group (headers, keys, short payloads)
 	// into fewer writes; payloads are written from the caller's memory.
 	wbuf *bufio.Writer
@@ -209,6 +219,8 @@ func open(dir string, opts Options, log *slog.Logger, h hooks) (*Queue, error) {
 		lockF:   lockF,
 		dropped: map[string]int64{ReasonBufferFull: 0, ReasonCorrupt: 0},
 		states:  map[string]savedState{},
+
+		groupSize: map[string]int64{},
 	}
 	if err := q.load(); err != nil {
 		_ = q.closeFiles()
@@ -236,8 +248,8 @@ func (q *Queue) Append(lines []byte, n int) error {
 // crash both are there or neither is. With no lines (nil, 0) it saves the state
 // alone. LoadState returns the state of the newest such record.
 func (q *Queue) AppendWithState(lines []byte, n int, key string, state []byte) error {
-	if key == "" || len(key) > math.MaxUint16 {
-		return fmt.Errorf("diskqueue: state key must have 1 to %d bytes, got %d", math.MaxUint16, len(key))
+	if err := checkKey(key); err != nil {
+		return err
 	}
 	return q.append(lines, n, key, state)
 }
@@ -262,10 +274,11 @@ func (q *Queue) LoadState(key string) ([]byte, error) {
 }
 
 func (q *Queue) append(data []byte, n int, key string, state []byte) error {
-	if (len(data) == 0) != (n == 0) || n < 0 || n > len(data) || n > math.MaxUint32 ||
-		(len(data) > 0 && data[len(data)-1] != '\n') {
-		return fmt.Errorf("diskqueue: %d lines in %d bytes is not a run of newline-terminated lines", n, len(data))
+	if err := checkLines(data, n); err != nil {
+		return err
 	}
+	q.gmu.Lock()
+	defer q.gmu.Unlock()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
@@ -295,7 +308,7 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 	// Appends are told apart by their time on open, so no two share one.
 	now := max(time.Now().UnixNano(), q.lastAppend+1)
 	q.lastAppend = now
-	if err := q.writeGroup(s, chunks, key, state, now); err != nil {
+	if err := q.writeGroup(s, s.size, chunks, true, key, state, now); err != nil {
 		// Take back whatever part was written so the next record does not
 		// follow garbage; if even that fails, leave the file to the repair
 		// on open and write elsewhere.
@@ -344,12 +357,13 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 // (a large Traefik's scrape and state are tens of megabytes).
 const writeBuffer = 64 << 10
 
-// writeGroup writes the records of one append at the end of s, as
-// appendRecord would lay them out, without copying the payloads into one
-// buffer first. Nothing is durable before the fsync that follows; a crash
-// in between leaves a torn group, which Open drops whole.
-func (q *Queue) writeGroup(s *segment, chunks []chunk, key string, state []byte, now int64) error {
-	ow := io.NewOffsetWriter(s.f, s.size)
+// writeGroup writes records at offset at of s, as appendRecord would lay
+// them out, without copying the payloads into one buffer first. All are
+// flagged continued but, if final, the last, which carries key and state.
+// Nothing is durable before the fsync that follows; a crash in between
+// leaves a torn group, which Open drops whole.
+func (q *Queue) writeGroup(s *segment, at int64, chunks []chunk, final bool, key string, state []byte, now int64) error {
+	ow := io.NewOffsetWriter(s.f, at)
 	if q.wbuf == nil {
 		q.wbuf = bufio.NewWriterSize(ow, writeBuffer)
 	} else {
@@ -358,7 +372,7 @@ func (q *Queue) writeGroup(s *segment, chunks []chunk, key string, state []byte,
 	w := q.wbuf
 	for i, c := range chunks {
 		flags, k, st := byte(flagContinued), "", []byte(nil)
-		if i == len(chunks)-1 {
+		if final && i == len(chunks)-1 {
 			flags, k, st = 0, key, state
 		}
 		h := recordHeader(flags, c.data, c.lines, k, st, now)
@@ -425,7 +439,8 @@ func (q *Queue) makeRoom(size int64) {
 			}
 		}
 		if victim == nil {
-			if q.active != nil && q.active.size > 0 {
+			// An open group keeps to its segment: it is not sealed.
+			if q.active != nil && q.active.size > 0 && q.group == nil {
 				q.seal()
 				continue
 			}
@@ -810,6 +825,9 @@ func (q *Queue) Close() error {
 		return nil
 	}
 	q.closed = true
+	if g := q.group; g != nil && g.err == nil {
+		q.failGroup(g, ErrClosed)
+	}
 	q.wakeNext()
 	q.mu.Unlock()
 	if q.stop != nil {
