@@ -57,7 +57,8 @@ func (d *durability) crash(t require.TestingT, dir string, cut func(lo, hi int64
 // one point per timestamp, and the process is killed or restarted at random
 // points, losing what was not synced and possibly the position file. In the
 // end InfluxDB must hold each counter's increase exactly: nothing lost, nothing
-// counted twice.
+// counted twice. A scrape is queued whole (AppendWithState) or as a group
+// written a line at a time, and the process can die inside a group.
 func TestStateExactlyOnceCounting(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		dir, err := os.MkdirTemp("", "diskqueue-state")
@@ -79,6 +80,7 @@ func TestStateExactlyOnceCounting(t *testing.T) {
 		collector := map[string]int{}         // the collector's state, as loaded or last saved
 		influx := map[string]map[string]int{} // target -> series and timestamp -> increase
 		ts := 0
+		var crash func() // kill -9: lose what was not synced, maybe the position file
 		load := func() {
 			for _, k := range targets {
 				b, err := q.LoadState(k)
@@ -90,18 +92,39 @@ func TestStateExactlyOnceCounting(t *testing.T) {
 				}
 			}
 		}
-		scrape := func(k string) {
+		// scrape queues the increases since the state and the new state,
+		// whole or as a group written a line at a time (the collector
+		// streaming its records); kill, when set, dies after that many
+		// lines of the group, before its state.
+		scrape := func(k string, grouped bool, kill int) {
 			v := traefik[k]
 			delta := v - collector[k]
 			ts++
 			state := []byte(strconv.Itoa(v))
+			var lp []byte
 			if delta > 0 {
-				var lp []byte
 				for part, d := range []int{delta / 3, delta / 3, delta - 2*(delta/3)} {
 					lp = fmt.Appendf(lp, "c,target=%s,part=%d count=%d %d\n", k, part, d, ts)
 				}
+			}
+			switch {
+			case grouped:
+				require.NoError(t, q.BeginGroup(k))
+				for i, l := range splitLines(lp) {
+					if i == kill {
+						crash()
+						return
+					}
+					require.NoError(t, q.AppendGroup(k, []byte(l+"\n"), 1))
+				}
+				if kill >= 0 {
+					crash()
+					return
+				}
+				require.NoError(t, q.CommitGroup(k, nil, 0, state))
+			case delta > 0:
 				require.NoError(t, q.AppendWithState(lp, 3, k, state))
-			} else {
+			default:
 				require.NoError(t, q.SaveState(k, state))
 			}
 			collector[k] = v
@@ -141,12 +164,27 @@ func TestStateExactlyOnceCounting(t *testing.T) {
 			load()
 		}
 		load()
+		crash = func() {
+			q.crash()
+			d.crash(t, dir, func(lo, hi int64) int64 { return rapid.Int64Range(lo, hi).Draw(t, "cut") })
+			if rapid.Bool().Draw(t, "lose_position") {
+				if err := os.Remove(filepath.Join(dir, positionName)); !errors.Is(err, fs.ErrNotExist) {
+					require.NoError(t, err)
+				}
+			}
+			reopen()
+		}
 
 		t.Repeat(map[string]func(*rapid.T){
 			"traffic": func(t *rapid.T) {
 				traefik[rapid.SampledFrom(targets).Draw(t, "target")] += rapid.IntRange(0, 5).Draw(t, "requests")
 			},
-			"scrape": func(t *rapid.T) { scrape(rapid.SampledFrom(targets).Draw(t, "target")) },
+			"scrape": func(t *rapid.T) {
+				scrape(rapid.SampledFrom(targets).Draw(t, "target"), rapid.Bool().Draw(t, "grouped"), -1)
+			},
+			"killed_in_group": func(t *rapid.T) {
+				scrape(rapid.SampledFrom(targets).Draw(t, "target"), true, rapid.IntRange(0, 3).Draw(t, "lines_written"))
+			},
 			"send": func(t *rapid.T) {
 				send(rapid.Bool().Draw(t, "commit"), rapid.IntRange(1, 5).Draw(t, "max_lines"))
 			},
@@ -159,23 +197,14 @@ func TestStateExactlyOnceCounting(t *testing.T) {
 				require.NoError(t, q.Close())
 				reopen()
 			},
-			"kill": func(t *rapid.T) {
-				q.crash()
-				d.crash(t, dir, func(lo, hi int64) int64 { return rapid.Int64Range(lo, hi).Draw(t, "cut") })
-				if rapid.Bool().Draw(t, "lose_position") {
-					if err := os.Remove(filepath.Join(dir, positionName)); !errors.Is(err, fs.ErrNotExist) {
-						require.NoError(t, err)
-					}
-				}
-				reopen()
-			},
+			"kill": func(t *rapid.T) { crash() },
 		})
 
 		// Shut down cleanly, start, take a last scrape and send everything.
 		require.NoError(t, q.Close())
 		reopen()
 		for _, k := range targets {
-			scrape(k)
+			scrape(k, false, -1)
 		}
 		q.mu.Lock()
 		require.NoError(t, q.syncActive())
