@@ -124,8 +124,9 @@ type hooks struct {
 }
 
 // Queue is a durable sink.Queue in one directory. It is safe for concurrent
-// use: Append, AppendWithState and SaveState from many goroutines, Next and
-// Commit from one sender.
+// use: Append, AppendWithState, SaveState and groups from many goroutines
+// (each group from the goroutine that began it), Next and Commit from one
+// sender.
 type Queue struct {
 	dir   string
 	opts  Options
@@ -428,7 +429,8 @@ func (q *Queue) split(out []chunk, data []byte, n int) ([]chunk, error) {
 
 // makeRoom drops whole segments, oldest first, until size more bytes fit
 // under the cap. The segment holding the batch in flight is kept until Commit,
-// so the cap can be exceeded by that segment for that long.
+// so the cap can be exceeded by that segment for that long; so is the segment
+// of an open group (the active one), which is not sealed.
 func (q *Queue) makeRoom(size int64) {
 	for q.disk+size > q.opts.MaxBytes {
 		var victim *segment
