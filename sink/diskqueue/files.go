@@ -105,10 +105,16 @@ func decodePosition(b []byte) (int64, error) {
 }
 
 // savedState is the latest state of one key and the queue offset of the
-// record that carried it; a higher offset is newer.
+// record that carried it; a higher offset is newer. While that record's
+// segment is there, seg and at (the record's offset in it) say where to read
+// the state back, and val is nil: a state is megabytes for a large page, and
+// the queue needs it only to write the state file, when a segment holding
+// states goes. Once the segment is gone, val holds it.
 type savedState struct {
 	off int64
 	val []byte
+	seg *segment
+	at  int64
 }
 
 // The state file holds the states whose records may already be deleted:

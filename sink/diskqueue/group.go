@@ -200,7 +200,7 @@ func (q *Queue) CommitGroup(key string, lines []byte, n int, state []byte) error
 	q.nextOff = s.end()
 	q.bytes += g.bytes
 	q.lines += g.lines
-	q.states[key] = savedState{off: s.start + g.stateAt, val: append(q.states[key].val[:0], state...)}
+	q.states[key] = savedState{off: s.start + g.stateAt, seg: s, at: g.stateAt}
 	s.hasState = true
 	q.groupSize[key] = g.size
 	q.dirty = true

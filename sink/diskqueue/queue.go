@@ -271,7 +271,46 @@ func (q *Queue) LoadState(key string) ([]byte, error) {
 	if !ok {
 		return nil, nil
 	}
+	if s.seg != nil {
+		return q.readState(s)
+	}
 	return bytes.Clone(s.val), nil
+}
+
+// readState reads back the state of the record s points to, checking the
+// record whole. The state returned is the caller's.
+func (q *Queue) readState(s savedState) ([]byte, error) {
+	var hb [headerSize]byte
+	if err := q.readAt(s.seg, hb[:], s.at); err != nil {
+		return nil, fmt.Errorf("diskqueue: read state: %w", err)
+	}
+	h, err := parseHeader(hb[:])
+	if err != nil || h.kind != kindRecord || h.keyLen == 0 {
+		return nil, fmt.Errorf("diskqueue: read state: %w", errHeader)
+	}
+	sum := crc32.Update(0, castagnoli, hb[:28])
+	// The lines before it only go through the checksum.
+	off := s.at + headerSize
+	for left := int64(h.dataLen); left > 0; {
+		if q.tail == nil {
+			q.tail = make([]byte, writeBuffer)
+		}
+		p := q.tail[:min(left, int64(len(q.tail)))]
+		if err := q.readAt(s.seg, p, off); err != nil {
+			return nil, fmt.Errorf("diskqueue: read state: %w", err)
+		}
+		sum = crc32.Update(sum, castagnoli, p)
+		off += int64(len(p))
+		left -= int64(len(p))
+	}
+	kv := make([]byte, h.keyLen+h.stateLen)
+	if err := q.readAt(s.seg, kv, off); err != nil {
+		return nil, fmt.Errorf("diskqueue: read state: %w", err)
+	}
+	if crc32.Update(sum, castagnoli, kv) != h.sum {
+		return nil, fmt.Errorf("diskqueue: read state: %w", errChecksum)
+	}
+	return kv[h.keyLen:], nil
 }
 
 func (q *Queue) append(data []byte, n int, key string, state []byte) error {
@@ -341,7 +380,7 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 		// The previous value's buffer is reused: a state is megabytes for a
 		// large page and comes with every scrape, and no one else holds it
 		// (LoadState returns a copy).
-		q.states[key] = savedState{off: s.start + at, val: append(q.states[key].val[:0], state...)}
+		q.states[key] = savedState{off: s.start + at, seg: s, at: at}
 		s.hasState = true
 	}
 	q.dirty = true
@@ -457,7 +496,7 @@ func (q *Queue) makeRoom(size int64) {
 
 func (q *Queue) dropSegment(s *segment) error {
 	if s.hasState {
-		if err := q.persistStates(); err != nil {
+		if err := q.persistStates(s); err != nil {
 			return err
 		}
 	}
@@ -507,7 +546,7 @@ func (q *Queue) deleteDead() {
 			continue
 		}
 		if s.hasState {
-			if err := q.persistStates(); err != nil {
+			if err := q.persistStates(s); err != nil {
 				q.log.Error("cannot save collector state aside; keeping the segment", "segment", segName(s.start), "err", err)
 				return
 			}
@@ -520,15 +559,43 @@ func (q *Queue) deleteDead() {
 }
 
 // persistStates saves every key's newest state in the state file, so that
-// the segments holding them can go. The active segment is synced first: a state
-// must not become durable before the data record it came with.
-func (q *Queue) persistStates() error {
+// segment gone, which holds some of them, can go; the states it holds are
+// kept in memory from then on. The active segment is synced first: a state
+// must not become durable before the data record it came with. A state that
+// no longer reads back is left out and forgotten, and logged: its key starts
+// with a baseline.
+func (q *Queue) persistStates(gone *segment) error {
 	if q.dirty {
 		if err := q.syncActive(); err != nil {
 			return err
 		}
 	}
-	return writeFileAtomic(q.dir, stateName, encodeStates(q.states), true)
+	vals := make(map[string]savedState, len(q.states))
+	for k, st := range q.states {
+		if st.seg == nil {
+			vals[k] = st
+			continue
+		}
+		v, err := q.readState(st)
+		if err != nil {
+			q.log.Error("a saved collector state no longer reads back; its target starts with a baseline", "segment", segName(st.seg.start), "offset", st.at, "err", err)
+			continue
+		}
+		vals[k] = savedState{off: st.off, val: v}
+	}
+	if err := writeFileAtomic(q.dir, stateName, encodeStates(vals), true); err != nil {
+		return err
+	}
+	for k, st := range q.states {
+		switch v, ok := vals[k]; {
+		case st.seg != gone:
+		case ok:
+			q.states[k] = v
+		default:
+			delete(q.states, k)
+		}
+	}
+	return nil
 }
 
 func (q *Queue) createSegment() error {

@@ -235,3 +235,67 @@ func splitLines(b []byte) []string {
 	}
 	return out
 }
+
+// TestStateReadBack: the queue keeps no copy of a state whose record is in
+// a segment; it reads it back, checked, when asked (LoadState) and when a
+// segment holding states goes (the state file), and keeps in memory only the
+// states whose segment is gone.
+func TestStateReadBack(t *testing.T) {
+	opts := Options{MaxBytes: 1 << 20, SegmentSize: 512}
+	dir := t.TempDir()
+	q, err := Open(dir, opts, testLog(t))
+	require.NoError(t, err)
+	defer func() { _ = q.Close() }()
+	held := func(key string) []byte {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return q.states[key].val
+	}
+
+	require.NoError(t, q.AppendWithState(lines(1, 2), 2, "old", []byte("state of old")))
+	require.NoError(t, q.BeginGroup("grouped"))
+	require.NoError(t, q.AppendGroup("grouped", lines(2, 2), 2))
+	require.NoError(t, q.CommitGroup("grouped", lines(3, 1), 1, []byte("state of grouped")))
+	for _, k := range []string{"old", "grouped"} {
+		require.Nil(t, held(k), "a copy of the state of %q is kept", k)
+	}
+	b, err := q.LoadState("old")
+	require.NoError(t, err)
+	require.Equal(t, "state of old", string(b))
+
+	// Fill segments past the first and send everything: the first segment
+	// goes, and the states it held move to the state file and to memory.
+	first := segFiles(t, dir)[0]
+	for i := range 10 {
+		require.NoError(t, q.Append(lines(10+i, 3), 3))
+	}
+	drain(t, q, 1000, 1<<20)
+	_, err = os.Stat(first)
+	require.ErrorIs(t, err, fs.ErrNotExist, "the first segment was not deleted")
+	require.Equal(t, "state of old", string(held("old")))
+	require.Equal(t, "state of grouped", string(held("grouped")))
+
+	// A state in a live segment that no longer reads back is an error, not
+	// another state, and does not keep the others from the state file.
+	require.NoError(t, q.SaveState("damaged", []byte("state of damaged")))
+	q.mu.Lock()
+	st := q.states["damaged"]
+	path := q.segPath(st.seg.start)
+	q.mu.Unlock()
+	flipByte(t, path, int(st.at)+headerSize+len("damaged")+2)
+	_, err = q.LoadState("damaged")
+	require.ErrorIs(t, err, errChecksum)
+	require.NoError(t, q.SaveState("other", []byte("x")))
+	q.mu.Lock()
+	require.NoError(t, q.persistStates(nil))
+	q.mu.Unlock()
+	require.NoError(t, q.Close())
+
+	q, err = Open(dir, opts, testLog(t))
+	require.NoError(t, err)
+	for k, want := range map[string]string{"old": "state of old", "grouped": "state of grouped", "other": "x"} {
+		b, err := q.LoadState(k)
+		require.NoError(t, err)
+		require.Equal(t, want, string(b), k)
+	}
+}
