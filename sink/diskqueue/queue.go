@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -280,37 +281,53 @@ func (q *Queue) LoadState(key string) ([]byte, error) {
 // readState reads back the state of the record s points to, checking the
 // record whole. The state returned is the caller's.
 func (q *Queue) readState(s savedState) ([]byte, error) {
+	var b bytes.Buffer
+	if _, err := q.copyState(s, &b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// copyState streams the state of the record s points to into w, a piece at
+// a time through q.tail, and checks the record's checksum at the end: w has
+// had all of it when the error says it is damaged. It returns the state's
+// length.
+func (q *Queue) copyState(s savedState, w io.Writer) (int, error) {
 	var hb [headerSize]byte
 	if err := q.readAt(s.seg, hb[:], s.at); err != nil {
-		return nil, fmt.Errorf("diskqueue: read state: %w", err)
+		return 0, fmt.Errorf("diskqueue: read state: %w", err)
 	}
 	h, err := parseHeader(hb[:])
 	if err != nil || h.kind != kindRecord || h.keyLen == 0 {
-		return nil, fmt.Errorf("diskqueue: read state: %w", errHeader)
+		return 0, fmt.Errorf("diskqueue: read state: %w", errHeader)
+	}
+	if q.tail == nil {
+		q.tail = make([]byte, writeBuffer)
 	}
 	sum := crc32.Update(0, castagnoli, hb[:28])
-	// The lines before it only go through the checksum.
-	off := s.at + headerSize
-	for left := int64(h.dataLen); left > 0; {
-		if q.tail == nil {
-			q.tail = make([]byte, writeBuffer)
+	off, stateAt, end := s.at+headerSize, s.at+int64(headerSize+h.dataLen+h.keyLen), s.at+int64(headerSize+h.payloadLen())
+	for off < end {
+		// Up to the state, the lines and the key go through the checksum only.
+		limit := end
+		if off < stateAt {
+			limit = stateAt
 		}
-		p := q.tail[:min(left, int64(len(q.tail)))]
+		p := q.tail[:min(limit-off, int64(len(q.tail)))]
 		if err := q.readAt(s.seg, p, off); err != nil {
-			return nil, fmt.Errorf("diskqueue: read state: %w", err)
+			return 0, fmt.Errorf("diskqueue: read state: %w", err)
 		}
 		sum = crc32.Update(sum, castagnoli, p)
+		if off >= stateAt {
+			if _, err := w.Write(p); err != nil {
+				return 0, err
+			}
+		}
 		off += int64(len(p))
-		left -= int64(len(p))
 	}
-	kv := make([]byte, h.keyLen+h.stateLen)
-	if err := q.readAt(s.seg, kv, off); err != nil {
-		return nil, fmt.Errorf("diskqueue: read state: %w", err)
+	if sum != h.sum {
+		return 0, fmt.Errorf("diskqueue: read state: %w", errChecksum)
 	}
-	if crc32.Update(sum, castagnoli, kv) != h.sum {
-		return nil, fmt.Errorf("diskqueue: read state: %w", errChecksum)
-	}
-	return kv[h.keyLen:], nil
+	return h.stateLen, nil
 }
 
 func (q *Queue) append(data []byte, n int, key string, state []byte) error {
@@ -563,37 +580,69 @@ func (q *Queue) deleteDead() {
 // kept in memory from then on. The active segment is synced first: a state
 // must not become durable before the data record it came with. A state that
 // no longer reads back is left out and forgotten, and logged: its key starts
-// with a baseline.
+// with a baseline. The states in segments are streamed from them into the
+// file, a piece at a time, after a first pass that checks them.
 func (q *Queue) persistStates(gone *segment) error {
 	if q.dirty {
 		if err := q.syncActive(); err != nil {
 			return err
 		}
 	}
-	vals := make(map[string]savedState, len(q.states))
+	lens := make(map[string]int, len(q.states))
 	for k, st := range q.states {
 		if st.seg == nil {
-			vals[k] = st
+			lens[k] = len(st.val)
 			continue
 		}
-		v, err := q.readState(st)
+		n, err := q.copyState(st, io.Discard)
 		if err != nil {
 			q.log.Error("a saved collector state no longer reads back; its target starts with a baseline", "segment", segName(st.seg.start), "offset", st.at, "err", err)
 			continue
 		}
-		vals[k] = savedState{off: st.off, val: v}
+		lens[k] = n
 	}
-	if err := writeFileAtomic(q.dir, stateName, encodeStates(vals), true); err != nil {
+	err := writeFileWith(q.dir, stateName, true, func(f io.Writer) error {
+		sum := crc32.New(castagnoli)
+		w := bufio.NewWriterSize(io.MultiWriter(f, sum), writeBuffer)
+		var b []byte
+		b = append(b, stateMagic...)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(lens)))
+		_, _ = w.Write(b)
+		for k, n := range lens {
+			st := q.states[k]
+			b = binary.LittleEndian.AppendUint64(b[:0], uint64(st.off))
+			b = binary.LittleEndian.AppendUint16(b, uint16(len(k)))
+			b = binary.LittleEndian.AppendUint32(b, uint32(n))
+			_, _ = w.Write(b)
+			_, _ = w.WriteString(k)
+			if st.seg == nil {
+				_, _ = w.Write(st.val)
+			} else if _, err := q.copyState(st, w); err != nil {
+				return err
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		_, err := f.Write(binary.LittleEndian.AppendUint32(nil, sum.Sum32()))
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	for k, st := range q.states {
-		switch v, ok := vals[k]; {
-		case st.seg != gone:
-		case ok:
-			q.states[k] = v
-		default:
-			delete(q.states, k)
+		if st.seg == nil || st.seg != gone {
+			continue
 		}
+		if _, ok := lens[k]; !ok {
+			delete(q.states, k)
+			continue
+		}
+		v, err := q.readState(st)
+		if err != nil { // it read back a moment ago
+			return err
+		}
+		q.states[k] = savedState{off: st.off, val: v}
 	}
 	return nil
 }
