@@ -113,14 +113,12 @@ func (q *Queue) openGroup(key string) (*group, error) {
 
 // AppendGroup writes n newline-terminated lines to the open group of key,
 // split into records as Append splits them. They become visible only with
-// CommitGroup. On an error the group has failed: what it wrote is taken
-// back, and CommitGroup returns the error. A group larger than the cap
-// fails with ErrTooLarge, and every line handed to it is counted
-// buffer_full, as an append larger than the cap is.
+// CommitGroup. On an error (lines that are not a run of newline-terminated
+// lines included) the group has failed: what it wrote is taken back, and
+// CommitGroup returns the error. A group larger than the cap fails with
+// ErrTooLarge, and every line handed to it is counted buffer_full, as an
+// append larger than the cap is.
 func (q *Queue) AppendGroup(key string, lines []byte, n int) error {
-	if err := checkLines(lines, n); err != nil {
-		return err
-	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	g, err := q.openGroup(key)
@@ -128,16 +126,23 @@ func (q *Queue) AppendGroup(key string, lines []byte, n int) error {
 		return err
 	}
 	if g.err != nil {
-		if g.tooLarge {
+		if g.tooLarge && n > 0 {
 			q.dropped[ReasonBufferFull] += int64(n)
 		}
 		return g.err
+	}
+	// Lines refused fail the group too: committing the rest would keep a
+	// state that accounts for lines the queue does not have.
+	if err := checkLines(lines, n); err != nil {
+		q.failGroup(g, err)
+		return err
 	}
 	if n == 0 {
 		return nil
 	}
 	chunks, err := q.split(q.chunks[:0], lines, n)
 	if err != nil {
+		q.failGroup(g, err)
 		return err
 	}
 	q.chunks = chunks

@@ -370,3 +370,36 @@ func TestGroupClose(t *testing.T) {
 	require.Equal(t, string(want), string(got))
 	require.Equal(t, int64(len(want)+2*headerSize+len("k")+len("before")), fileSize(t, filepath.Join(dir, segName(0))))
 }
+
+// TestGroupBadLines: lines the queue refuses fail the whole group, so that
+// the state committed never accounts for lines it does not have.
+func TestGroupBadLines(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []byte
+		n     int
+	}{
+		{name: "no newline at the end", lines: []byte("m v=1i 1"), n: 1},
+		{name: "more lines announced", lines: lines(1, 2), n: 3},
+		{name: "lines cut from a text without newlines", lines: []byte("m v=1i 1\nm v=2i 1"), n: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			q, err := Open(dir, Options{MaxBytes: 1 << 20, RecordMaxLines: 1}, testLog(t))
+			require.NoError(t, err)
+			defer q.Close()
+			want := commitGroup(t, q, "k", 0, []int{1}, "before")
+			size := fileSize(t, segFiles(t, dir)[0])
+			require.NoError(t, q.BeginGroup("k"))
+			require.NoError(t, q.AppendGroup("k", lines(5, 2), 2))
+			bad := q.AppendGroup("k", tt.lines, tt.n)
+			require.Error(t, bad)
+			require.Equal(t, bad, q.CommitGroup("k", nil, 0, []byte("after")))
+			require.Equal(t, size, fileSize(t, segFiles(t, dir)[0]))
+			require.Equal(t, "before", loadState(t, q, "k"))
+			got, _ := drain(t, q, 1000, 1<<20)
+			require.Equal(t, string(want), string(got))
+		})
+	}
+}
