@@ -19,3 +19,29 @@ type StateStore interface {
 	AppendWithState(lines []byte, n int, key string, state []byte) error
 	LoadState(key string) ([]byte, error)
 }
+
+// GroupStore is a StateStore that also takes a scrape's records as they
+// are converted, so that the collector need not hold the scrape whole
+// (*diskqueue.Queue is one). TryBeginGroup opens a group for key, or says
+// at once that another is open; the records handed to AppendGroup become
+// the store's, with the state, only at CommitGroup, and none of them if it
+// fails, if AbortGroup takes the group back, or if the process dies before:
+// the same promise as AppendWithState, a record at a time. CommitGroup and
+// AbortGroup end the group; AbortGroup does nothing for a key with no group
+// open. The methods take the key, not a handle, so that the store's own
+// types stay out of this package.
+type GroupStore interface {
+	StateStore
+	TryBeginGroup(key string) (ok bool, err error)
+	AppendGroup(key string, lines []byte, n int) error
+	CommitGroup(key string, lines []byte, n int, state []byte) error
+	AbortGroup(key string)
+}
+
+// groupAppender appends to the open group of key.
+type groupAppender struct {
+	s   GroupStore
+	key string
+}
+
+func (g groupAppender) Append(lines []byte, n int) error { return g.s.AppendGroup(g.key, lines, n) }

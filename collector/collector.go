@@ -4,11 +4,13 @@
 // fails is logged once per change of state and counted, never fatal.
 //
 // When the Appender is also a StateStore (a durable queue) and the schema is
-// traefik, each scrape's lines go to it in one AppendWithState call together
-// with the target's counter state, and a target starts from the state saved
+// traefik, each scrape's lines go to it as one atomic group together with
+// the target's counter state, and a target starts from the state saved
 // last: after a restart the first scrape continues the deltas instead of
 // being a new baseline, so what Traefik counted while the bridge was down is
-// written once.
+// written once. A GroupStore takes the group's records as they are
+// converted; another StateStore takes the scrape whole, in one
+// AppendWithState call.
 package collector
 
 import (
@@ -44,8 +46,13 @@ type Collector struct {
 	cfg *config.Config
 	out Appender
 	// store is out when it keeps state and the schema needs it; nil else.
-	store StateStore
-	log   *slog.Logger
+	// groups is store when it takes a scrape a record at a time.
+	store  StateStore
+	groups GroupStore
+	// flushEvery is how much line protocol the converter builds up between
+	// handing records over; tests lower it to hand over every few lines.
+	flushEvery int
+	log        *slog.Logger
 	// fetch and errorKind are the Scraper's (Stream, ErrorKind); tests
 	// replace them to drive the loop under testing/synctest, where real
 	// sockets would stall the fake clock.
@@ -111,11 +118,13 @@ func New(cfg *config.Config, out Appender, reg prometheus.Registerer, log *slog.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Collector{cfg: cfg, out: out, log: log, fetch: sc.Stream, errorKind: ErrorKind, closeIdle: sc.Close, resolver: net.DefaultResolver, m: m}
+	c := &Collector{cfg: cfg, out: out, log: log, fetch: sc.Stream, errorKind: ErrorKind, closeIdle: sc.Close, resolver: net.DefaultResolver, m: m,
+		flushEvery: defaultFlushEvery}
 	// Only the traefik schema writes deltas; the others are cumulative and
 	// have nothing to carry over a restart.
 	if store, ok := out.(StateStore); ok && cfg.Schema == config.SchemaTraefik {
 		c.store = store
+		c.groups, _ = store.(GroupStore)
 	}
 
 	c.staticTags = make(map[string]string, len(cfg.Tags)+1)
@@ -440,19 +449,50 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 	// whole (12 MB for 500 services in the traefik schema, twice that in
 	// telegraf's), beside the queue's copy. The records are those
 	// appendRecords cuts from the whole scrape.
+	//
+	// A GroupStore gets them the same way, in a group that the state ends
+	// (append). The group is opened at the first flush, and only if no
+	// other target's is open: a scrape must not wait for another while its
+	// body is being read, so until then it holds its lines as without a
+	// GroupStore, and a page smaller than c.flushEvery never opens one.
 	var (
 		flushed  bool
 		flushErr error
+		grouped  bool // a group of t.stateKey is open in c.groups
 	)
-	if c.store == nil && emit == nil {
-		maxLines, maxBytes := c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes)
-		t.conv.setFlush(flushEvery, func(done []byte) int {
+	maxLines, maxBytes := c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes)
+	switch {
+	case emit != nil:
+		t.conv.setFlush(0, nil)
+	case c.store == nil:
+		t.conv.setFlush(c.flushEvery, func(done []byte) int {
 			k, err := appendFullRecords(c.out, done, maxLines, maxBytes)
 			flushed = flushed || k > 0
 			flushErr = errors.Join(flushErr, err)
 			return k
 		})
-	} else {
+	case c.groups != nil:
+		defer func() {
+			if grouped { // only if the scrape ended before its state was written
+				c.groups.AbortGroup(t.stateKey)
+			}
+		}()
+		t.conv.setFlush(c.flushEvery, func(done []byte) int {
+			if !grouped {
+				// An error here comes back from AppendWithState at the end.
+				if ok, err := c.groups.TryBeginGroup(t.stateKey); !ok || err != nil {
+					return 0
+				}
+				grouped = true
+			}
+			k, err := appendFullRecords(groupAppender{c.groups, t.stateKey}, done, maxLines, maxBytes)
+			// Once a group has failed, every record says so: keep the first.
+			if flushErr == nil {
+				flushErr = err
+			}
+			return k
+		})
+	default:
 		t.conv.setFlush(0, nil)
 	}
 	// The Scraper applies traefik.timeout, to the reading of the body too.
@@ -503,7 +543,9 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 	// are already accounted for: write them. With a StateStore the state goes
 	// too, even without lines: the baseline must not be taken again.
 	if len(out) > 0 || flushed || flushErr != nil || c.store != nil {
-		if c.append(t, out, flushErr) {
+		ok := c.append(t, out, flushErr, grouped)
+		grouped = false // committed, whatever the outcome
+		if ok {
 			t.m.points.Add(float64(st.Points))
 		}
 	}
@@ -541,17 +583,27 @@ func (c *Collector) failed(t *target, kind string, err error) error {
 
 // append hands lp to the Appender in records of at most batch.max_lines
 // lines and batch.max_bytes bytes, cut at line ends (a single longer line
-// goes alone). A StateStore gets the whole scrape and the converter's state
-// in one call instead: cutting it here would make the records separate
-// appends, and a crash between them would keep a part of the scrape
-// without the state that accounts for it. The store cuts it itself.
+// goes alone). A StateStore gets the rest of the scrape and the converter's
+// state in one call instead, which ends the group opened while converting
+// if grouped, or is the whole scrape: cutting it here would make the
+// records separate appends, and a crash between them would keep a part of
+// the scrape without the state that accounts for it. The store cuts it
+// itself.
 //
 // prior is the error of records appended while converting, if any.
-func (c *Collector) append(t *target, lp []byte, prior error) bool {
+func (c *Collector) append(t *target, lp []byte, prior error, grouped bool) bool {
 	err := prior
 	if c.store != nil {
 		t.state = t.conv.appendState(t.state[:0])
-		err = c.store.AppendWithState(lp, bytes.Count(lp, []byte{'\n'}), t.stateKey, t.state)
+		n := bytes.Count(lp, []byte{'\n'})
+		if grouped {
+			// A group that failed says so here too.
+			if err = c.groups.CommitGroup(t.stateKey, lp, n, t.state); err == nil {
+				err = prior
+			}
+		} else {
+			err = c.store.AppendWithState(lp, n, t.stateKey, t.state)
+		}
 	} else {
 		err = errors.Join(err, appendRecords(c.out, lp, c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes)))
 	}
@@ -583,9 +635,10 @@ func (c *Collector) forgetState(t *target) {
 	}
 }
 
-// flushEvery is how much line protocol the converter builds up between
-// handing records to the Appender.
-const flushEvery = 1 << 20
+// defaultFlushEvery is how much line protocol the converter builds up
+// between handing records to the Appender: about a record of the default
+// batch.max_lines, and little beside the rest of a scrape.
+const defaultFlushEvery = 1 << 20
 
 func appendRecords(a Appender, lp []byte, maxLines, maxBytes int) error {
 	var errs []error

@@ -46,9 +46,46 @@ type restartStep struct {
 	check func(t *testing.T, lp string)
 }
 
+// stateOnly hides the group methods of a queue: the collector hands it
+// each scrape whole, with AppendWithState.
+type stateOnly struct{ q *diskqueue.Queue }
+
+func (s stateOnly) Append(lines []byte, n int) error { return s.q.Append(lines, n) }
+func (s stateOnly) AppendWithState(lines []byte, n int, key string, state []byte) error {
+	return s.q.AppendWithState(lines, n, key, state)
+}
+func (s stateOnly) LoadState(key string) ([]byte, error) { return s.q.LoadState(key) }
+
+// countGroups is a queue that counts the groups begun and the records
+// appended to them, and can run hook after an AppendGroup.
+type countGroups struct {
+	*diskqueue.Queue
+	begun, records int
+	hook           func(records int)
+}
+
+func (c *countGroups) TryBeginGroup(key string) (bool, error) {
+	ok, err := c.Queue.TryBeginGroup(key)
+	if ok {
+		c.begun++
+	}
+	return ok, err
+}
+
+func (c *countGroups) AppendGroup(key string, lines []byte, n int) error {
+	err := c.Queue.AppendGroup(key, lines, n)
+	c.records++
+	if c.hook != nil {
+		c.hook(c.records)
+	}
+	return err
+}
+
 // TestCollectorStateAcrossRestarts runs bridges one after the other on one
 // disk queue, as restarts of the process do, over a real HTTP Traefik page
-// server, and reads back what the queue holds after each scrape.
+// server, and reads back what the queue holds after each scrape. Each case
+// runs with the scrape handed to the queue whole and streamed as a group
+// of records, a few lines at a time.
 func TestCollectorStateAcrossRestarts(t *testing.T) {
 	pages := readScrapes(t)
 	golden := func(i int) string {
@@ -118,50 +155,74 @@ func TestCollectorStateAcrossRestarts(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var page string
-			srv := httptest200(t, func() string { return page })
-			dir := t.TempDir()
-			cfg := testConfig(srv.URL + "/metrics")
-			var q *diskqueue.Queue
-			var c *Collector
-			start := func() {
-				var err error
-				q, err = diskqueue.Open(dir, diskqueue.Options{MaxBytes: 64 << 20, RecordMaxLines: cfg.Batch.MaxLines, RecordMaxBytes: int(cfg.Batch.MaxBytes)}, nil)
-				require.NoError(t, err)
-				c, _ = newTestCollector(t, cfg, q)
+		for _, streamed := range []bool{false, true} {
+			name := tt.name + "/whole"
+			if streamed {
+				name = tt.name + "/streamed"
+			}
+			t.Run(name, func(t *testing.T) { runRestartSteps(t, tt.steps, streamed) })
+		}
+	}
+}
+
+func runRestartSteps(t *testing.T, steps []restartStep, streamed bool) {
+	var page string
+	srv := httptest200(t, func() string { return page })
+	dir := t.TempDir()
+	cfg := testConfig(srv.URL + "/metrics")
+	var q *diskqueue.Queue
+	var c *Collector
+	groups := 0
+	var cg *countGroups
+	start := func() {
+		var err error
+		q, err = diskqueue.Open(dir, diskqueue.Options{MaxBytes: 64 << 20, RecordMaxLines: cfg.Batch.MaxLines, RecordMaxBytes: int(cfg.Batch.MaxBytes)}, nil)
+		require.NoError(t, err)
+		if cg != nil {
+			groups += cg.begun
+		}
+		if streamed {
+			cg = &countGroups{Queue: q}
+			c, _ = newTestCollector(t, cfg, cg)
+			c.flushEvery = 1 // after every sample
+		} else {
+			c, _ = newTestCollector(t, cfg, stateOnly{q})
+		}
+	}
+	start()
+	if streamed {
+		t.Cleanup(func() {
+			require.Positive(t, groups+cg.begun, "no group was begun")
+		})
+	}
+	t.Cleanup(func() { _ = q.Close() })
+	for i, st := range steps {
+		if st.tags != nil {
+			cfg.Tags = st.tags
+		}
+		if st.damage {
+			tg := c.sources[0].targets[srv.URL+"/metrics"]
+			require.NoError(t, q.AppendWithState(nil, 0, tg.stateKey, []byte("TIBS\x01 not a state")))
+		}
+		if st.restart {
+			require.NoError(t, q.Close())
+			if st.tear {
+				tearLastSegment(t, dir)
 			}
 			start()
-			t.Cleanup(func() { _ = q.Close() })
-			for i, st := range tt.steps {
-				if st.tags != nil {
-					cfg.Tags = st.tags
-				}
-				if st.damage {
-					tg := c.sources[0].targets[srv.URL+"/metrics"]
-					require.NoError(t, q.AppendWithState(nil, 0, tg.stateKey, []byte("TIBS\x01 not a state")))
-				}
-				if st.restart {
-					require.NoError(t, q.Close())
-					if st.tear {
-						tearLastSegment(t, dir)
-					}
-					start()
-				}
-				page = st.page
-				tick(c, t0.Add(st.at))
-				if st.keep {
-					continue
-				}
-				lp := drainQueue(t, q)
-				if st.golden != "" {
-					require.Equal(t, restamp(readFile(t, st.golden), st.ts), lp, "step %d", i)
-				}
-				if st.check != nil {
-					st.check(t, lp)
-				}
-			}
-		})
+		}
+		page = st.page
+		tick(c, t0.Add(st.at))
+		if st.keep {
+			continue
+		}
+		lp := drainQueue(t, q)
+		if st.golden != "" {
+			require.Equal(t, restamp(readFile(t, st.golden), st.ts), lp, "step %d", i)
+		}
+		if st.check != nil {
+			st.check(t, lp)
+		}
 	}
 }
 
@@ -295,7 +356,8 @@ func restamp(lp string, ts int64) string {
 // TestCollectorStateDNSTargets: each address of a dns+ URL keeps its own
 // state; an address gone for traefik.series_ttl leaves an empty one, so it
 // starts with a baseline when it comes back after a restart, as it would
-// without the restart.
+// without the restart. The addresses are scraped concurrently into one
+// queue, which takes one group at a time.
 func TestCollectorStateDNSTargets(t *testing.T) {
 	cfg := testConfig("dns+http://traefik-headless.ingress.svc:9100/metrics")
 	cfg.Traefik.SeriesTTL = time.Minute
@@ -305,6 +367,9 @@ func TestCollectorStateDNSTargets(t *testing.T) {
 		q, err := diskqueue.Open(dir, diskqueue.Options{MaxBytes: 1 << 20}, nil)
 		require.NoError(t, err)
 		c, _ := newTestCollector(t, cfg, q)
+		// The targets are scraped at the same time and stream their lines:
+		// one opens a group, the other holds its lines until that ends.
+		c.flushEvery = 1
 		c.resolver = &fakeResolver{addrs: addrs}
 		c.fetch = wholePage(func(ctx context.Context, url string, buf []byte) ([]byte, error) {
 			return fmt.Appendf(buf, "# TYPE traefik_c counter\ntraefik_c %d\n", value.Load()), nil
@@ -341,4 +406,65 @@ func sortedLines(lp string) []string {
 	l := strings.Split(strings.TrimSuffix(lp, "\n"), "\n")
 	sort.Strings(l)
 	return l
+}
+
+// TestCollectorCrashInsideAGroup: the bridge dies while a scrape's records
+// are being streamed to the disk queue, its state not yet written. What a
+// kill -9 leaves is what the files hold at that moment (the page cache
+// survives the process); a copy of the directory taken between two records
+// of the group stands for it. The bridge started on the copy has lost that
+// scrape with its state, so the next scrape writes the whole increase since
+// the scrape before: nothing lost, nothing counted twice.
+func TestCollectorCrashInsideAGroup(t *testing.T) {
+	pages := readScrapes(t)
+	var page string
+	srv := httptest200(t, func() string { return page })
+	cfg := testConfig(srv.URL + "/metrics")
+	dir, crashed := t.TempDir(), t.TempDir()
+	open := func(dir string) *diskqueue.Queue {
+		q, err := diskqueue.Open(dir, diskqueue.Options{MaxBytes: 64 << 20, RecordMaxLines: cfg.Batch.MaxLines, RecordMaxBytes: int(cfg.Batch.MaxBytes)}, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = q.Close() })
+		return q
+	}
+	q := open(dir)
+	cg := &countGroups{Queue: q}
+	c, _ := newTestCollector(t, cfg, cg)
+	c.flushEvery = 1
+
+	page = pages[0]
+	tick(c, t0)
+	drainQueue(t, q)
+	copied := 0
+	cg.records = 0
+	cg.hook = func(records int) {
+		if records == 2 {
+			copied = copyDir(t, dir, crashed)
+		}
+	}
+	page = pages[1]
+	tick(c, t0.Add(10*time.Second))
+	require.Positive(t, copied, "the group had no second record")
+	require.Greater(t, cg.records, 2, "the copy was not taken inside the group")
+
+	q2 := open(crashed)
+	require.Zero(t, q2.Stats().Records, "a part of the scrape cut short was kept")
+	c2, _ := newTestCollector(t, cfg, q2)
+	c2.flushEvery = 1
+	tick(c2, t0.Add(20*time.Second))
+	require.Equal(t, restamp(readFile(t, filepath.Join("testdata", "golden", "traefik", strings.TrimSuffix(scrapeFixtures[1], ".prom")+".lp")), 1700000020),
+		drainQueue(t, q2))
+}
+
+// copyDir copies the files of src into dst and returns how many.
+func copyDir(t *testing.T, src, dst string) int {
+	t.Helper()
+	entries, err := os.ReadDir(src)
+	require.NoError(t, err)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644))
+	}
+	return len(entries)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,12 +44,20 @@ func parseSegName(name string) (int64, bool) {
 // the new content, never a mix. With durable, the content and the rename are
 // synced before it returns.
 func writeFileAtomic(dir, name string, data []byte, durable bool) error {
+	return writeFileWith(dir, name, durable, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeFileWith is writeFileAtomic with the content written by write.
+func writeFileWith(dir, name string, durable bool, write func(io.Writer) error) error {
 	tmp := filepath.Join(dir, name+tmpSuffix)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	err = write(f)
 	if err == nil && durable {
 		err = f.Sync()
 	}
@@ -105,28 +114,21 @@ func decodePosition(b []byte) (int64, error) {
 }
 
 // savedState is the latest state of one key and the queue offset of the
-// record that carried it; a higher offset is newer.
+// record that carried it; a higher offset is newer. While that record's
+// segment is there, seg and at (the record's offset in it) say where to read
+// the state back, and val is nil: a state is megabytes for a large page, and
+// the queue needs it only to write the state file, when a segment holding
+// states goes. Once the segment is gone, val holds it.
 type savedState struct {
 	off int64
 	val []byte
+	seg *segment
+	at  int64
 }
 
 // The state file holds the states whose records may already be deleted:
 // magic, count, then per key offset, key length, value length, key, value;
-// CRC-32C of everything before it.
-func encodeStates(states map[string]savedState) []byte {
-	b := []byte(stateMagic)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(states)))
-	for k, s := range states {
-		b = binary.LittleEndian.AppendUint64(b, uint64(s.off))
-		b = binary.LittleEndian.AppendUint16(b, uint16(len(k)))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(s.val)))
-		b = append(b, k...)
-		b = append(b, s.val...)
-	}
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-}
-
+// CRC-32C of everything before it. Queue.persistStates writes it.
 func decodeStates(b []byte) (map[string]savedState, error) {
 	n := len(stateMagic)
 	if len(b) < n+8 || string(b[:n]) != stateMagic ||

@@ -90,6 +90,11 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("open: %v", err)
 		}
 		st := q.Stats()
+		// A state found on open reads back from its record, twice alike.
+		state, err := q.LoadState("k")
+		if err != nil {
+			t.Fatalf("load state: %v", err)
+		}
 		if st.Records > 0 {
 			// Not committed: the second open must find the same records.
 			b, err := q.Next(context.Background(), 1<<30, 1<<30)
@@ -114,6 +119,9 @@ func FuzzOpen(f *testing.F) {
 		}
 		if again.Records != st.Records || again.Lines != st.Lines || again.Bytes != st.Bytes {
 			t.Fatalf("first open: %+v, second: %+v", st, again)
+		}
+		if b, err := q.LoadState("k"); err != nil || !bytes.Equal(b, state) {
+			t.Fatalf("state %q, then %q (%v)", state, b, err)
 		}
 	})
 }

@@ -174,7 +174,7 @@ func (q *Queue) loadSegment(s *segment, last bool) (recs []recMeta, states map[s
 				}
 				at := s.start + int64(off)
 				if len(rec.key) > 0 {
-					states[string(rec.key)] = savedState{off: at, val: append([]byte{}, rec.state...)}
+					states[string(rec.key)] = savedState{off: at, seg: s, at: int64(off)}
 					s.hasState = true
 				}
 				if len(rec.data) > 0 && at >= q.readPos {

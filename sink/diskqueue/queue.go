@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -124,14 +125,22 @@ type hooks struct {
 }
 
 // Queue is a durable sink.Queue in one directory. It is safe for concurrent
-// use: Append, AppendWithState and SaveState from many goroutines, Next and
-// Commit from one sender.
+// use: Append, AppendWithState, SaveState and groups from many goroutines
+// (each group from the goroutine that began it), Next and Commit from one
+// sender.
 type Queue struct {
 	dir   string
 	opts  Options
 	log   *slog.Logger
 	hooks hooks
 	lockF *os.File
+
+	// gmu keeps appends from interleaving in the file: an append holds it
+	// for its write, an open group from BeginGroup to CommitGroup or
+	// AbortGroup. It is taken before mu, which guards everything else and
+	// is held only for a record's write at a time, so the sender's Next and
+	// Commit are not kept waiting for the length of a scrape.
+	gmu sync.Mutex
 
 	mu         sync.Mutex
 	closed     bool
@@ -149,10 +158,13 @@ type Queue struct {
 	lines      int64
 	dropped    map[string]int64
 	states     map[string]savedState
-	wake       chan struct{} // closed when a record arrives or the queue closes
-	dirty      bool          // the active segment has unsynced bytes
-	lastAppend int64         // Unix ns of the last append
-	chunks     []chunk       // reused by append
+	wake       chan struct{}    // closed when a record arrives or the queue closes
+	dirty      bool             // the active segment has unsynced bytes
+	lastAppend int64            // Unix ns of the last append
+	chunks     []chunk          // reused by append
+	group      *group           // the open group, nil if none
+	groupRecs  []recMeta        // reused by groups
+	groupSize  map[string]int64 // size of each key's last group, to seal before the next
 	// wbuf gathers small pieces of a group (headers, keys, short payloads)
 	// into fewer writes; payloads are written from the caller's memory.
 	wbuf *bufio.Writer
@@ -209,6 +221,8 @@ func open(dir string, opts Options, log *slog.Logger, h hooks) (*Queue, error) {
 		lockF:   lockF,
 		dropped: map[string]int64{ReasonBufferFull: 0, ReasonCorrupt: 0},
 		states:  map[string]savedState{},
+
+		groupSize: map[string]int64{},
 	}
 	if err := q.load(); err != nil {
 		_ = q.closeFiles()
@@ -236,8 +250,8 @@ func (q *Queue) Append(lines []byte, n int) error {
 // crash both are there or neither is. With no lines (nil, 0) it saves the state
 // alone. LoadState returns the state of the newest such record.
 func (q *Queue) AppendWithState(lines []byte, n int, key string, state []byte) error {
-	if key == "" || len(key) > math.MaxUint16 {
-		return fmt.Errorf("diskqueue: state key must have 1 to %d bytes, got %d", math.MaxUint16, len(key))
+	if err := checkKey(key); err != nil {
+		return err
 	}
 	return q.append(lines, n, key, state)
 }
@@ -258,14 +272,70 @@ func (q *Queue) LoadState(key string) ([]byte, error) {
 	if !ok {
 		return nil, nil
 	}
+	if s.seg != nil {
+		return q.readState(s)
+	}
 	return bytes.Clone(s.val), nil
 }
 
-func (q *Queue) append(data []byte, n int, key string, state []byte) error {
-	if (len(data) == 0) != (n == 0) || n < 0 || n > len(data) || n > math.MaxUint32 ||
-		(len(data) > 0 && data[len(data)-1] != '\n') {
-		return fmt.Errorf("diskqueue: %d lines in %d bytes is not a run of newline-terminated lines", n, len(data))
+// readState reads back the state of the record s points to, checking the
+// record whole. The state returned is the caller's.
+func (q *Queue) readState(s savedState) ([]byte, error) {
+	var b bytes.Buffer
+	if _, err := q.copyState(s, &b); err != nil {
+		return nil, err
 	}
+	return b.Bytes(), nil
+}
+
+// copyState streams the state of the record s points to into w, a piece at
+// a time through q.tail, and checks the record's checksum at the end: w has
+// had all of it when the error says it is damaged. It returns the state's
+// length.
+func (q *Queue) copyState(s savedState, w io.Writer) (int, error) {
+	var hb [headerSize]byte
+	if err := q.readAt(s.seg, hb[:], s.at); err != nil {
+		return 0, fmt.Errorf("diskqueue: read state: %w", err)
+	}
+	h, err := parseHeader(hb[:])
+	if err != nil || h.kind != kindRecord || h.keyLen == 0 {
+		return 0, fmt.Errorf("diskqueue: read state: %w", errHeader)
+	}
+	if q.tail == nil {
+		q.tail = make([]byte, writeBuffer)
+	}
+	sum := crc32.Update(0, castagnoli, hb[:28])
+	off, stateAt, end := s.at+headerSize, s.at+int64(headerSize+h.dataLen+h.keyLen), s.at+int64(headerSize+h.payloadLen())
+	for off < end {
+		// Up to the state, the lines and the key go through the checksum only.
+		limit := end
+		if off < stateAt {
+			limit = stateAt
+		}
+		p := q.tail[:min(limit-off, int64(len(q.tail)))]
+		if err := q.readAt(s.seg, p, off); err != nil {
+			return 0, fmt.Errorf("diskqueue: read state: %w", err)
+		}
+		sum = crc32.Update(sum, castagnoli, p)
+		if off >= stateAt {
+			if _, err := w.Write(p); err != nil {
+				return 0, err
+			}
+		}
+		off += int64(len(p))
+	}
+	if sum != h.sum {
+		return 0, fmt.Errorf("diskqueue: read state: %w", errChecksum)
+	}
+	return h.stateLen, nil
+}
+
+func (q *Queue) append(data []byte, n int, key string, state []byte) error {
+	if err := checkLines(data, n); err != nil {
+		return err
+	}
+	q.gmu.Lock()
+	defer q.gmu.Unlock()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
@@ -295,7 +365,7 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 	// Appends are told apart by their time on open, so no two share one.
 	now := max(time.Now().UnixNano(), q.lastAppend+1)
 	q.lastAppend = now
-	if err := q.writeGroup(s, chunks, key, state, now); err != nil {
+	if err := q.writeGroup(s, s.size, chunks, true, key, state, now); err != nil {
 		// Take back whatever part was written so the next record does not
 		// follow garbage; if even that fails, leave the file to the repair
 		// on open and write elsewhere.
@@ -327,7 +397,7 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 		// The previous value's buffer is reused: a state is megabytes for a
 		// large page and comes with every scrape, and no one else holds it
 		// (LoadState returns a copy).
-		q.states[key] = savedState{off: s.start + at, val: append(q.states[key].val[:0], state...)}
+		q.states[key] = savedState{off: s.start + at, seg: s, at: at}
 		s.hasState = true
 	}
 	q.dirty = true
@@ -344,12 +414,13 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 // (a large Traefik's scrape and state are tens of megabytes).
 const writeBuffer = 64 << 10
 
-// writeGroup writes the records of one append at the end of s, as
-// appendRecord would lay them out, without copying the payloads into one
-// buffer first. Nothing is durable before the fsync that follows; a crash
-// in between leaves a torn group, which Open drops whole.
-func (q *Queue) writeGroup(s *segment, chunks []chunk, key string, state []byte, now int64) error {
-	ow := io.NewOffsetWriter(s.f, s.size)
+// writeGroup writes records at offset at of s, as appendRecord would lay
+// them out, without copying the payloads into one buffer first. All are
+// flagged continued but, if final, the last, which carries key and state.
+// Nothing is durable before the fsync that follows; a crash in between
+// leaves a torn group, which Open drops whole.
+func (q *Queue) writeGroup(s *segment, at int64, chunks []chunk, final bool, key string, state []byte, now int64) error {
+	ow := io.NewOffsetWriter(s.f, at)
 	if q.wbuf == nil {
 		q.wbuf = bufio.NewWriterSize(ow, writeBuffer)
 	} else {
@@ -358,7 +429,7 @@ func (q *Queue) writeGroup(s *segment, chunks []chunk, key string, state []byte,
 	w := q.wbuf
 	for i, c := range chunks {
 		flags, k, st := byte(flagContinued), "", []byte(nil)
-		if i == len(chunks)-1 {
+		if final && i == len(chunks)-1 {
 			flags, k, st = 0, key, state
 		}
 		h := recordHeader(flags, c.data, c.lines, k, st, now)
@@ -414,7 +485,8 @@ func (q *Queue) split(out []chunk, data []byte, n int) ([]chunk, error) {
 
 // makeRoom drops whole segments, oldest first, until size more bytes fit
 // under the cap. The segment holding the batch in flight is kept until Commit,
-// so the cap can be exceeded by that segment for that long.
+// so the cap can be exceeded by that segment for that long; so is the segment
+// of an open group (the active one), which is not sealed.
 func (q *Queue) makeRoom(size int64) {
 	for q.disk+size > q.opts.MaxBytes {
 		var victim *segment
@@ -425,7 +497,8 @@ func (q *Queue) makeRoom(size int64) {
 			}
 		}
 		if victim == nil {
-			if q.active != nil && q.active.size > 0 {
+			// An open group keeps to its segment: it is not sealed.
+			if q.active != nil && q.active.size > 0 && q.group == nil {
 				q.seal()
 				continue
 			}
@@ -440,7 +513,7 @@ func (q *Queue) makeRoom(size int64) {
 
 func (q *Queue) dropSegment(s *segment) error {
 	if s.hasState {
-		if err := q.persistStates(); err != nil {
+		if err := q.persistStates(s); err != nil {
 			return err
 		}
 	}
@@ -490,7 +563,7 @@ func (q *Queue) deleteDead() {
 			continue
 		}
 		if s.hasState {
-			if err := q.persistStates(); err != nil {
+			if err := q.persistStates(s); err != nil {
 				q.log.Error("cannot save collector state aside; keeping the segment", "segment", segName(s.start), "err", err)
 				return
 			}
@@ -503,15 +576,75 @@ func (q *Queue) deleteDead() {
 }
 
 // persistStates saves every key's newest state in the state file, so that
-// the segments holding them can go. The active segment is synced first: a state
-// must not become durable before the data record it came with.
-func (q *Queue) persistStates() error {
+// segment gone, which holds some of them, can go; the states it holds are
+// kept in memory from then on. The active segment is synced first: a state
+// must not become durable before the data record it came with. A state that
+// no longer reads back is left out and forgotten, and logged: its key starts
+// with a baseline. The states in segments are streamed from them into the
+// file, a piece at a time, after a first pass that checks them.
+func (q *Queue) persistStates(gone *segment) error {
 	if q.dirty {
 		if err := q.syncActive(); err != nil {
 			return err
 		}
 	}
-	return writeFileAtomic(q.dir, stateName, encodeStates(q.states), true)
+	lens := make(map[string]int, len(q.states))
+	for k, st := range q.states {
+		if st.seg == nil {
+			lens[k] = len(st.val)
+			continue
+		}
+		n, err := q.copyState(st, io.Discard)
+		if err != nil {
+			q.log.Error("a saved collector state no longer reads back; its target starts with a baseline", "segment", segName(st.seg.start), "offset", st.at, "err", err)
+			continue
+		}
+		lens[k] = n
+	}
+	err := writeFileWith(q.dir, stateName, true, func(f io.Writer) error {
+		sum := crc32.New(castagnoli)
+		w := bufio.NewWriterSize(io.MultiWriter(f, sum), writeBuffer)
+		var b []byte
+		b = append(b, stateMagic...)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(lens)))
+		_, _ = w.Write(b)
+		for k, n := range lens {
+			st := q.states[k]
+			b = binary.LittleEndian.AppendUint64(b[:0], uint64(st.off))
+			b = binary.LittleEndian.AppendUint16(b, uint16(len(k)))
+			b = binary.LittleEndian.AppendUint32(b, uint32(n))
+			_, _ = w.Write(b)
+			_, _ = w.WriteString(k)
+			if st.seg == nil {
+				_, _ = w.Write(st.val)
+			} else if _, err := q.copyState(st, w); err != nil {
+				return err
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		_, err := f.Write(binary.LittleEndian.AppendUint32(nil, sum.Sum32()))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for k, st := range q.states {
+		if st.seg == nil || st.seg != gone {
+			continue
+		}
+		if _, ok := lens[k]; !ok {
+			delete(q.states, k)
+			continue
+		}
+		v, err := q.readState(st)
+		if err != nil { // it read back a moment ago
+			return err
+		}
+		q.states[k] = savedState{off: st.off, val: v}
+	}
+	return nil
 }
 
 func (q *Queue) createSegment() error {
@@ -810,6 +943,9 @@ func (q *Queue) Close() error {
 		return nil
 	}
 	q.closed = true
+	if g := q.group; g != nil && g.err == nil {
+		q.failGroup(g, ErrClosed)
+	}
 	q.wakeNext()
 	q.mu.Unlock()
 	if q.stop != nil {

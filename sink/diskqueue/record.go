@@ -26,11 +26,12 @@ import (
 // state alone. The line count lives in the header so that draining never looks
 // at lines.
 //
-// One append can be split into several records (a group), written with one
-// write in one segment: all but the last are flagged continued, and only the
-// last carries the state. A group whose last record is missing at the end of
-// the newest segment was cut short by a crash and is dropped whole, so the
-// state and all of its data survive together or not at all.
+// One append can be split into several records (a group), contiguous in one
+// segment and sharing their append time, written in one write or one
+// AppendGroup at a time: all but the last are flagged continued, and only
+// the last carries the state. A group whose last record is missing at the
+// end of the newest segment was cut short by a crash and is dropped whole,
+// so the state and all of its data survive together or not at all.
 const (
 	headerSize    = 32
 	kindRecord    = 1

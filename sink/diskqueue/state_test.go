@@ -57,7 +57,8 @@ func (d *durability) crash(t require.TestingT, dir string, cut func(lo, hi int64
 // one point per timestamp, and the process is killed or restarted at random
 // points, losing what was not synced and possibly the position file. In the
 // end InfluxDB must hold each counter's increase exactly: nothing lost, nothing
-// counted twice.
+// counted twice. A scrape is queued whole (AppendWithState) or as a group
+// written a line at a time, and the process can die inside a group.
 func TestStateExactlyOnceCounting(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		dir, err := os.MkdirTemp("", "diskqueue-state")
@@ -79,6 +80,7 @@ func TestStateExactlyOnceCounting(t *testing.T) {
 		collector := map[string]int{}         // the collector's state, as loaded or last saved
 		influx := map[string]map[string]int{} // target -> series and timestamp -> increase
 		ts := 0
+		var crash func() // kill -9: lose what was not synced, maybe the position file
 		load := func() {
 			for _, k := range targets {
 				b, err := q.LoadState(k)
@@ -90,18 +92,39 @@ func TestStateExactlyOnceCounting(t *testing.T) {
 				}
 			}
 		}
-		scrape := func(k string) {
+		// scrape queues the increases since the state and the new state,
+		// whole or as a group written a line at a time (the collector
+		// streaming its records); kill, when set, dies after that many
+		// lines of the group, before its state.
+		scrape := func(k string, grouped bool, kill int) {
 			v := traefik[k]
 			delta := v - collector[k]
 			ts++
 			state := []byte(strconv.Itoa(v))
+			var lp []byte
 			if delta > 0 {
-				var lp []byte
 				for part, d := range []int{delta / 3, delta / 3, delta - 2*(delta/3)} {
 					lp = fmt.Appendf(lp, "c,target=%s,part=%d count=%d %d\n", k, part, d, ts)
 				}
+			}
+			switch {
+			case grouped:
+				require.NoError(t, q.BeginGroup(k))
+				for i, l := range splitLines(lp) {
+					if i == kill {
+						crash()
+						return
+					}
+					require.NoError(t, q.AppendGroup(k, []byte(l+"\n"), 1))
+				}
+				if kill >= 0 {
+					crash()
+					return
+				}
+				require.NoError(t, q.CommitGroup(k, nil, 0, state))
+			case delta > 0:
 				require.NoError(t, q.AppendWithState(lp, 3, k, state))
-			} else {
+			default:
 				require.NoError(t, q.SaveState(k, state))
 			}
 			collector[k] = v
@@ -141,12 +164,27 @@ func TestStateExactlyOnceCounting(t *testing.T) {
 			load()
 		}
 		load()
+		crash = func() {
+			q.crash()
+			d.crash(t, dir, func(lo, hi int64) int64 { return rapid.Int64Range(lo, hi).Draw(t, "cut") })
+			if rapid.Bool().Draw(t, "lose_position") {
+				if err := os.Remove(filepath.Join(dir, positionName)); !errors.Is(err, fs.ErrNotExist) {
+					require.NoError(t, err)
+				}
+			}
+			reopen()
+		}
 
 		t.Repeat(map[string]func(*rapid.T){
 			"traffic": func(t *rapid.T) {
 				traefik[rapid.SampledFrom(targets).Draw(t, "target")] += rapid.IntRange(0, 5).Draw(t, "requests")
 			},
-			"scrape": func(t *rapid.T) { scrape(rapid.SampledFrom(targets).Draw(t, "target")) },
+			"scrape": func(t *rapid.T) {
+				scrape(rapid.SampledFrom(targets).Draw(t, "target"), rapid.Bool().Draw(t, "grouped"), -1)
+			},
+			"killed_in_group": func(t *rapid.T) {
+				scrape(rapid.SampledFrom(targets).Draw(t, "target"), true, rapid.IntRange(0, 3).Draw(t, "lines_written"))
+			},
 			"send": func(t *rapid.T) {
 				send(rapid.Bool().Draw(t, "commit"), rapid.IntRange(1, 5).Draw(t, "max_lines"))
 			},
@@ -159,23 +197,14 @@ func TestStateExactlyOnceCounting(t *testing.T) {
 				require.NoError(t, q.Close())
 				reopen()
 			},
-			"kill": func(t *rapid.T) {
-				q.crash()
-				d.crash(t, dir, func(lo, hi int64) int64 { return rapid.Int64Range(lo, hi).Draw(t, "cut") })
-				if rapid.Bool().Draw(t, "lose_position") {
-					if err := os.Remove(filepath.Join(dir, positionName)); !errors.Is(err, fs.ErrNotExist) {
-						require.NoError(t, err)
-					}
-				}
-				reopen()
-			},
+			"kill": func(t *rapid.T) { crash() },
 		})
 
 		// Shut down cleanly, start, take a last scrape and send everything.
 		require.NoError(t, q.Close())
 		reopen()
 		for _, k := range targets {
-			scrape(k)
+			scrape(k, false, -1)
 		}
 		q.mu.Lock()
 		require.NoError(t, q.syncActive())
@@ -205,4 +234,68 @@ func splitLines(b []byte) []string {
 		b = b[i+1:]
 	}
 	return out
+}
+
+// TestStateReadBack: the queue keeps no copy of a state whose record is in
+// a segment; it reads it back, checked, when asked (LoadState) and when a
+// segment holding states goes (the state file), and keeps in memory only the
+// states whose segment is gone.
+func TestStateReadBack(t *testing.T) {
+	opts := Options{MaxBytes: 1 << 20, SegmentSize: 512}
+	dir := t.TempDir()
+	q, err := Open(dir, opts, testLog(t))
+	require.NoError(t, err)
+	defer func() { _ = q.Close() }()
+	held := func(key string) []byte {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return q.states[key].val
+	}
+
+	require.NoError(t, q.AppendWithState(lines(1, 2), 2, "old", []byte("state of old")))
+	require.NoError(t, q.BeginGroup("grouped"))
+	require.NoError(t, q.AppendGroup("grouped", lines(2, 2), 2))
+	require.NoError(t, q.CommitGroup("grouped", lines(3, 1), 1, []byte("state of grouped")))
+	for _, k := range []string{"old", "grouped"} {
+		require.Nil(t, held(k), "a copy of the state of %q is kept", k)
+	}
+	b, err := q.LoadState("old")
+	require.NoError(t, err)
+	require.Equal(t, "state of old", string(b))
+
+	// Fill segments past the first and send everything: the first segment
+	// goes, and the states it held move to the state file and to memory.
+	first := segFiles(t, dir)[0]
+	for i := range 10 {
+		require.NoError(t, q.Append(lines(10+i, 3), 3))
+	}
+	drain(t, q, 1000, 1<<20)
+	_, err = os.Stat(first)
+	require.ErrorIs(t, err, fs.ErrNotExist, "the first segment was not deleted")
+	require.Equal(t, "state of old", string(held("old")))
+	require.Equal(t, "state of grouped", string(held("grouped")))
+
+	// A state in a live segment that no longer reads back is an error, not
+	// another state, and does not keep the others from the state file.
+	require.NoError(t, q.SaveState("damaged", []byte("state of damaged")))
+	q.mu.Lock()
+	st := q.states["damaged"]
+	path := q.segPath(st.seg.start)
+	q.mu.Unlock()
+	flipByte(t, path, int(st.at)+headerSize+len("damaged")+2)
+	_, err = q.LoadState("damaged")
+	require.ErrorIs(t, err, errChecksum)
+	require.NoError(t, q.SaveState("other", []byte("x")))
+	q.mu.Lock()
+	require.NoError(t, q.persistStates(nil))
+	q.mu.Unlock()
+	require.NoError(t, q.Close())
+
+	q, err = Open(dir, opts, testLog(t))
+	require.NoError(t, err)
+	for k, want := range map[string]string{"old": "state of old", "grouped": "state of grouped", "other": "x"} {
+		b, err := q.LoadState(k)
+		require.NoError(t, err)
+		require.Equal(t, want, string(b), k)
+	}
 }
