@@ -44,16 +44,7 @@ type MemoryQueue struct {
 	dropped  map[string]int64
 	wake     chan struct{} // closed and replaced when a record arrives or on Close
 	closed   bool
-	// spare holds the buffers of committed records for Append to fill
-	// again: a scrape's records come every interval at about the same
-	// sizes, and a fresh buffer for each cost more than the copy into it
-	// (allocation, page faults, collection).
-	spare [][]byte
 }
-
-// maxSpare is how many committed records' buffers are kept for reuse: the
-// records a scrape appends while the sender is busy with one batch.
-const maxSpare = 4
 
 type record struct {
 	data     []byte
@@ -106,7 +97,7 @@ func (q *MemoryQueue) Append(lines []byte, n int) error {
 		q.records = q.records[:first+n]
 	}
 	q.records = append(q.records, record{
-		data:     append(q.spareFor(len(lines)), lines...),
+		data:     append([]byte(nil), lines...),
 		lines:    n,
 		appended: time.Now(),
 	})
@@ -114,21 +105,6 @@ func (q *MemoryQueue) Append(lines []byte, n int) error {
 	q.lines += int64(n)
 	close(q.wake)
 	q.wake = make(chan struct{})
-	return nil
-}
-
-// spareFor returns an empty buffer for a record of size bytes: a spare one
-// that holds it if there is one, else nil (append allocates). q.mu is held.
-func (q *MemoryQueue) spareFor(size int) []byte {
-	for i := len(q.spare) - 1; i >= 0; i-- {
-		if b := q.spare[i]; cap(b) >= size {
-			last := len(q.spare) - 1
-			q.spare[i] = q.spare[last]
-			q.spare[last] = nil
-			q.spare = q.spare[:last]
-			return b
-		}
-	}
 	return nil
 }
 
@@ -198,11 +174,6 @@ func (q *MemoryQueue) Commit(b Batch) error {
 	for i := q.head; i < q.head+q.inflight; i++ {
 		q.bytes -= int64(len(q.records[i].data))
 		q.lines -= int64(q.records[i].lines)
-		if len(q.spare) < maxSpare {
-			// b.Data, which may be this buffer, is the caller's only
-			// until Commit (Queue).
-			q.spare = append(q.spare, q.records[i].data[:0])
-		}
 		q.records[i] = record{}
 	}
 	q.head += q.inflight

@@ -268,30 +268,3 @@ func TestMemoryQueueModel(t *testing.T) {
 		})
 	})
 }
-
-// TestMemoryQueueReusesCommittedBuffers: a record appended after a commit
-// is copied into the buffer of a committed record that holds it, not into a
-// new one, while the batch in flight keeps its bytes.
-func TestMemoryQueueReusesCommittedBuffers(t *testing.T) {
-	q := NewMemoryQueue(1 << 20)
-	a, b, c := rec("a", 5), rec("b", 5), rec("c", 3)
-	require.NoError(t, q.Append(a, 5))
-	first, err := q.Next(t.Context(), 5, 1<<20)
-	require.NoError(t, err)
-	require.NoError(t, q.Append(b, 5))
-	require.Equal(t, a, first.Data, "the batch in flight is not touched by an append")
-	require.NoError(t, q.Commit(first))
-
-	require.NoError(t, q.Append(c, 3)) // smaller than a: into a's buffer
-	require.Same(t, &first.Data[0], &q.records[q.head+1].data[0], "c went into a's buffer")
-	for _, want := range [][]byte{b, c} {
-		got, err := q.Next(t.Context(), 5, 1<<20)
-		require.NoError(t, err)
-		require.Equal(t, want, got.Data)
-		require.NoError(t, q.Commit(got))
-	}
-	require.Len(t, q.spare, 2)
-	big := rec("big", 50) // larger than every spare buffer: a new one
-	require.NoError(t, q.Append(big, 50))
-	require.Len(t, q.spare, 2)
-}
