@@ -587,7 +587,8 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 		c.empty += c.tagsEmpty
 	} else {
 		c.tagsFor = nil
-		if r := c.writeTags(s, drop, total, stateful, &dropped); r >= 0 {
+		var r SkipReason
+		if dropped, r = c.writeTags(s, drop, total, stateful); r >= 0 {
 			c.skip(stats, r)
 			return out
 		}
@@ -607,11 +608,11 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 }
 
 // writeTags puts the series key of s in c.key (and the state's key in
-// c.skey when stateful), the value of the label drop in *dropped, and
+// c.skey when stateful), returns the value of the label drop, and
 // remembers the labels of a histogram or summary series so that its next
 // samples reuse both keys (see sameTags). The reason is -1 when the tags
 // could be written.
-func (c *Converter) writeTags(s *Sample, drop string, total, stateful bool, dropped *[]byte) SkipReason {
+func (c *Converter) writeTags(s *Sample, drop string, total, stateful bool) (dropped []byte, reason SkipReason) {
 	if total {
 		c.key = append(c.key[:0], c.fi.measTotal...)
 	} else {
@@ -625,9 +626,8 @@ func (c *Converter) writeTags(s *Sample, drop string, total, stateful bool, drop
 		c.skey = binary.AppendUvarint(c.skey[:0], uint64(id))
 	}
 	empty := c.empty
-	var r SkipReason
-	if *dropped, r = c.appendTags(s.Labels, drop, stateful); r >= 0 {
-		return r
+	if dropped, reason = c.appendTags(s.Labels, drop, stateful); reason >= 0 {
+		return nil, reason
 	}
 	if c.fi.typ == Histogram || c.fi.typ == Summary {
 		// The buckets, sum and count of a series come one after the other
@@ -646,7 +646,7 @@ func (c *Converter) writeTags(s *Sample, drop string, total, stateful bool, drop
 			c.tagsLabels = append(c.tagsLabels, tagsLabel{n, len(l.Name), len(l.Value)})
 		}
 	}
-	return -1
+	return dropped, -1
 }
 
 // tagsLabel is one label of the remembered tag set, in c.tagsBuf.

@@ -612,6 +612,24 @@ func (p *ProtoParser) wireType(got, want protowire.Type, num protowire.Number, a
 	return true
 }
 
+// double stores the fixed64 field v in dst as a float64, and uvarint the
+// varint field v; both fail when the field has another wire type.
+func (p *ProtoParser) double(wt protowire.Type, num protowire.Number, v uint64, at int64, what string, dst *float64) bool {
+	if !p.wireType(wt, protowire.Fixed64Type, num, at, what) {
+		return false
+	}
+	*dst = math.Float64frombits(v)
+	return true
+}
+
+func (p *ProtoParser) uvarint(wt protowire.Type, num protowire.Number, v uint64, at int64, what string, dst *float64) bool {
+	if !p.wireType(wt, protowire.VarintType, num, at, what) {
+		return false
+	}
+	*dst = float64(v)
+	return true
+}
+
 func (p *ProtoParser) readLabel(b []byte, off int64) bool {
 	var name, value []byte
 	// Every encoder writes the name, then the value, each shorter than 128
@@ -673,10 +691,9 @@ func (p *ProtoParser) readValue(b []byte, off int64) bool {
 		}
 		i = next
 		if num == 1 {
-			if !p.wireType(wt, protowire.Fixed64Type, num, at, "a value") {
+			if !p.double(wt, num, v, at, "a value", &p.value) {
 				return false
 			}
-			p.value = math.Float64frombits(v)
 		}
 	}
 	return true
@@ -692,15 +709,13 @@ func (p *ProtoParser) readSummary(b []byte, off int64) bool {
 		i = next
 		switch num {
 		case 1: // sample_count
-			if !p.wireType(wt, protowire.VarintType, num, at, "a summary") {
+			if !p.uvarint(wt, num, v, at, "a summary", &p.countV) {
 				return false
 			}
-			p.countV = float64(v)
 		case 2: // sample_sum
-			if !p.wireType(wt, protowire.Fixed64Type, num, at, "a summary") {
+			if !p.double(wt, num, v, at, "a summary", &p.sumV) {
 				return false
 			}
-			p.sumV = math.Float64frombits(v)
 		case 3: // quantile
 			if !p.wireType(wt, protowire.BytesType, num, at, "a summary") {
 				return false
@@ -714,15 +729,12 @@ func (p *ProtoParser) readSummary(b []byte, off int64) bool {
 					return p.badField(at, num, "a quantile")
 				}
 				j = next
-				if num == 1 || num == 2 {
-					if !p.wireType(wt, protowire.Fixed64Type, num, at, "a quantile") {
-						return false
-					}
-					if num == 1 {
-						q.bound = math.Float64frombits(v)
-					} else {
-						q.value = math.Float64frombits(v)
-					}
+				dst := &q.bound // 1: quantile
+				if num == 2 {   // 2: value
+					dst = &q.value
+				}
+				if (num == 1 || num == 2) && !p.double(wt, num, v, at, "a quantile", dst) {
+					return false
 				}
 			}
 			p.items = append(p.items, q)
@@ -741,20 +753,17 @@ func (p *ProtoParser) readHistogram(b []byte, off int64) bool {
 		i = next
 		switch num {
 		case 1: // sample_count
-			if !p.wireType(wt, protowire.VarintType, num, at, "a histogram") {
+			if !p.uvarint(wt, num, v, at, "a histogram", &p.countV) {
 				return false
 			}
-			p.countV = float64(v)
 		case 2: // sample_sum
-			if !p.wireType(wt, protowire.Fixed64Type, num, at, "a histogram") {
+			if !p.double(wt, num, v, at, "a histogram", &p.sumV) {
 				return false
 			}
-			p.sumV = math.Float64frombits(v)
 		case 4: // sample_count_float, which wins when not 0
-			if !p.wireType(wt, protowire.Fixed64Type, num, at, "a histogram") {
+			if !p.double(wt, num, v, at, "a histogram", &p.countF) {
 				return false
 			}
-			p.countF = math.Float64frombits(v)
 		case 3: // bucket
 			if !p.wireType(wt, protowire.BytesType, num, at, "a histogram") {
 				return false
@@ -781,20 +790,17 @@ func (p *ProtoParser) readBucket(b []byte, off int64) bool {
 		i = next
 		switch num {
 		case 1: // cumulative_count
-			if !p.wireType(wt, protowire.VarintType, num, at, "a bucket") {
+			if !p.uvarint(wt, num, v, at, "a bucket", &cnt) {
 				return false
 			}
-			cnt = float64(v)
 		case 2: // upper_bound
-			if !p.wireType(wt, protowire.Fixed64Type, num, at, "a bucket") {
+			if !p.double(wt, num, v, at, "a bucket", &bk.bound) {
 				return false
 			}
-			bk.bound = math.Float64frombits(v)
 		case 4: // cumulative_count_float, which wins when not 0
-			if !p.wireType(wt, protowire.Fixed64Type, num, at, "a bucket") {
+			if !p.double(wt, num, v, at, "a bucket", &cntF) {
 				return false
 			}
-			cntF = math.Float64frombits(v)
 		}
 	}
 	bk.value = cnt
