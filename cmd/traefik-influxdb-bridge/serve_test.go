@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 	"time"
 
@@ -74,4 +75,44 @@ func TestMetricsEndpointRejectsPost(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+}
+
+// A scraper that asks for gzip, as Prometheus does, must get the page plain:
+// compressing a page of a few KiB made promhttp allocate a compress/flate
+// writer of about 1.2 MB, which a sidecar's heap then carried.
+func TestMetricsEndpointUncompressed(t *testing.T) {
+	srv := httptest.NewServer(newMux(newRegistry(), func() error { return nil }, emptyBacklog))
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req) // no transparent gunzip
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Empty(t, resp.Header.Get("Content-Encoding"))
+	require.Contains(t, string(body), "# TYPE traefik_influxdb_bridge_build_info gauge")
+}
+
+// BenchmarkMetricsEndpoint is one Prometheus scrape of /metrics, gzip asked,
+// with the garbage collections of the seconds between two scrapes before it
+// (two cycles empty the sync.Pools that would hide a per-scrape allocation).
+func BenchmarkMetricsEndpoint(b *testing.B) {
+	mux := newMux(newRegistry(), func() error { return nil }, emptyBacklog)
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		runtime.GC()
+		runtime.GC()
+		b.StartTimer()
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code)
+		}
+	}
 }
