@@ -463,13 +463,13 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 	maxLines, maxBytes := c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes)
 	switch {
 	case emit != nil:
-		t.conv.setFlush(0, nil)
+		t.conv.setFlush(0, 0, nil)
 	case c.store == nil:
-		t.conv.setFlush(c.flushEvery, func(done []byte) int {
-			k, err := appendFullRecords(c.out, done, maxLines, maxBytes)
+		t.conv.setFlush(1, c.flushEvery, func(done []byte) (int, int) {
+			k, more, err := appendFullRecords(c.out, done, maxLines, maxBytes)
 			flushed = flushed || k > 0
 			flushErr = errors.Join(flushErr, err)
-			return k
+			return k, more
 		})
 	case c.groups != nil:
 		defer func() {
@@ -477,23 +477,26 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 				c.groups.AbortGroup(t.stateKey)
 			}
 		}()
-		t.conv.setFlush(c.flushEvery, func(done []byte) int {
+		t.conv.setFlush(c.flushEvery, c.flushEvery, func(done []byte) (int, int) {
 			if !grouped {
 				// An error here comes back from AppendWithState at the end.
+				// The group is refused while another is open or an append
+				// (the self-metrics', say) is being written and synced: ask
+				// again soon, so that lines pile up for no longer than that.
 				if ok, err := c.groups.TryBeginGroup(t.stateKey); !ok || err != nil {
-					return 0
+					return 0, groupRetryEvery
 				}
 				grouped = true
 			}
-			k, err := appendFullRecords(groupAppender{c.groups, t.stateKey}, done, maxLines, maxBytes)
+			k, more, err := appendFullRecords(groupAppender{c.groups, t.stateKey}, done, maxLines, maxBytes)
 			// Once a group has failed, every record says so: keep the first.
 			if flushErr == nil {
 				flushErr = err
 			}
-			return k
+			return k, more
 		})
 	default:
-		t.conv.setFlush(0, nil)
+		t.conv.setFlush(0, 0, nil)
 	}
 	// The Scraper applies traefik.timeout, to the reading of the body too.
 	err := c.fetch(ctx, t.url, func(body io.Reader, format Format) error {
@@ -635,10 +638,15 @@ func (c *Collector) forgetState(t *target) {
 	}
 }
 
-// defaultFlushEvery is how much line protocol the converter builds up
-// between handing records to the Appender: about a record of the default
-// batch.max_lines, and little beside the rest of a scrape.
+// defaultFlushEvery is the most line protocol the converter builds up
+// between handing records to the Appender. Between those calls it builds up
+// about what the next record lacks, so that it holds little more than one
+// record: a full record is never cut before it is handed over.
 const defaultFlushEvery = 1 << 20
+
+// groupRetryEvery is how many more bytes of line protocol the converter
+// builds up before a scrape that could not open its group tries again.
+const groupRetryEvery = 64 << 10
 
 func appendRecords(a Appender, lp []byte, maxLines, maxBytes int) error {
 	var errs []error
@@ -654,19 +662,25 @@ func appendRecords(a Appender, lp []byte, maxLines, maxBytes int) error {
 
 // appendFullRecords appends the records of lp that more lines could not
 // extend, those appendRecords would cut from lp and anything after it
-// alike, and returns the bytes they took.
-func appendFullRecords(a Appender, lp []byte, maxLines, maxBytes int) (int, error) {
+// alike, and returns the bytes they took and about how many more bytes of
+// lines, at the average length of lp's, would fill the record that begins
+// with the rest of lp.
+func appendFullRecords(a Appender, lp []byte, maxLines, maxBytes int) (took, more int, err error) {
 	var errs []error
-	took := 0
+	lines := 0
 	for {
 		end, n, full := nextRecord(lp[took:], maxLines, maxBytes)
 		if !full {
-			return took, errors.Join(errs...)
+			if total := lines + n; total > 0 {
+				more = min((maxLines-n)*(len(lp)/total+1), maxBytes-end)
+			}
+			return took, more, errors.Join(errs...)
 		}
 		if err := a.Append(lp[took:took+end], n); err != nil {
 			errs = append(errs, err)
 		}
 		took += end
+		lines += n
 	}
 }
 

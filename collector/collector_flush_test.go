@@ -25,11 +25,12 @@ func TestConvertFlushRecords(t *testing.T) {
 		pages = append(pages, string(traefikpage.Generate(20, r)))
 	}
 	for _, schema := range []string{config.SchemaTraefik, config.SchemaPrometheus, config.SchemaTelegraf} {
-		for _, lim := range []struct{ every, maxLines, maxBytes int }{
-			{1, 1, 1}, {100, 7, 1 << 20}, {5000, 5000, 4 << 20}, {1 << 20, 5000, 4 << 20}, {3000, 50, 2000},
-			{1 + rnd.IntN(10000), 1 + rnd.IntN(100), 1 + rnd.IntN(20000)},
+		for _, lim := range []struct{ first, every, maxLines, maxBytes int }{
+			{1, 1, 1, 1}, {100, 100, 7, 1 << 20}, {5000, 5000, 5000, 4 << 20}, {1 << 20, 1 << 20, 5000, 4 << 20}, {3000, 3000, 50, 2000},
+			{1, 1 << 20, 5000, 4 << 20}, {1, 1 << 20, 50, 2000}, {1, 3000, 7, 1 << 20},
+			{1 + rnd.IntN(10000), 1 + rnd.IntN(10000), 1 + rnd.IntN(100), 1 + rnd.IntN(20000)},
 		} {
-			t.Run(fmt.Sprintf("%s/%d,%d,%d", schema, lim.every, lim.maxLines, lim.maxBytes), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%d,%d,%d,%d", schema, lim.first, lim.every, lim.maxLines, lim.maxBytes), func(t *testing.T) {
 				whole, flushed := newTestConverter(t, schema), newTestConverter(t, schema)
 				p := NewParser()
 				for i, page := range pages {
@@ -41,11 +42,11 @@ func TestConvertFlushRecords(t *testing.T) {
 					require.NoError(t, appendRecords(want, lp, lim.maxLines, lim.maxBytes))
 
 					got := &appendRecorder{}
-					flushed.setFlush(lim.every, func(done []byte) int {
+					flushed.setFlush(lim.first, lim.every, func(done []byte) (int, int) {
 						require.True(t, len(done) == 0 || strings.HasSuffix(string(done), "\n"), "complete lines")
-						k, err := appendFullRecords(got, done, lim.maxLines, lim.maxBytes)
+						k, more, err := appendFullRecords(got, done, lim.maxLines, lim.maxBytes)
 						require.NoError(t, err)
-						return k
+						return k, more
 					})
 					p.Reset([]byte(page))
 					rest, st, err := flushed.Convert(p, ts, nil)

@@ -211,9 +211,12 @@ type Converter struct {
 	openStart, openKeyLen int
 	open                  bool
 
-	// flushFn, when set, takes the complete lines of out whenever out has
-	// grown by flushEvery bytes, and says how many leading bytes it took.
-	flushFn    func(done []byte) int
+	// flushFn, when set, takes the complete lines of out when out has grown
+	// by the step it asked for last (at most flushEvery bytes), and says how
+	// many leading bytes it took and how many more it wants before the next
+	// call.
+	flushFn    func(done []byte) (took, more int)
+	flushFirst int
 	flushEvery int
 	flushNext  int
 
@@ -333,7 +336,7 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 	c.tagsFor = nil
 	c.open = false
 	c.empty = 0
-	c.flushNext = c.flushEvery
+	c.flushNext = c.flushFirst
 
 	first := true
 	for src.Next() {
@@ -387,12 +390,14 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 	return out, stats, nil
 }
 
-// setFlush makes Convert hand its complete lines to fn as it goes, each time
-// out has grown by every bytes, instead of returning the whole scrape's;
-// fn returns how many leading bytes it took, and Convert returns the rest.
-// A nil fn returns everything.
-func (c *Converter) setFlush(every int, fn func(done []byte) int) {
-	c.flushFn, c.flushEvery = fn, max(every, 1)
+// setFlush makes Convert hand its complete lines to fn as it goes instead of
+// returning the whole scrape's. fn is first called once out holds first
+// bytes (at least a line). It returns how many leading bytes it took and how
+// many more bytes of lines it wants before it is called again; out grows by
+// that much, but at least a line and at most every bytes, between calls.
+// Convert returns what fn did not take. A nil fn returns everything.
+func (c *Converter) setFlush(first, every int, fn func(done []byte) (took, more int)) {
+	c.flushFn, c.flushFirst, c.flushEvery = fn, max(first, 1), max(every, 1)
 }
 
 // flushOut hands the complete lines of out to c.flushFn and keeps the rest.
@@ -401,13 +406,14 @@ func (c *Converter) flushOut(out []byte) []byte {
 	if c.open {
 		done = c.openStart // the telegraf line being built stays
 	}
-	if k := c.flushFn(out[:done]); k > 0 {
+	k, more := c.flushFn(out[:done])
+	if k > 0 {
 		out = out[:copy(out, out[k:])]
 		if c.open {
 			c.openStart -= k
 		}
 	}
-	c.flushNext = len(out) + c.flushEvery
+	c.flushNext = len(out) + min(max(more, 1), c.flushEvery)
 	return out
 }
 

@@ -1,0 +1,78 @@
+package collector
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/traefikpage"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink/diskqueue"
+)
+
+// refuseGroups refuses the first refuse TryBeginGroup calls, as the disk
+// queue does while another append is being written and synced.
+type refuseGroups struct {
+	countGroups
+	refuse, tries int
+}
+
+func (r *refuseGroups) TryBeginGroup(key string) (bool, error) {
+	r.tries++
+	if r.tries <= r.refuse {
+		return false, nil
+	}
+	return r.countGroups.TryBeginGroup(key)
+}
+
+// TestCollectorHoldsLittle: while a scrape is converted, the lines not yet
+// handed over stay under one record plus a step. Into a memory queue the
+// converter hands each record over once it is full rather than every
+// defaultFlushEvery bytes; into a disk queue that refused the scrape's group
+// at first (an append was being synced), it asks again every
+// groupRetryEvery bytes, not every flushEvery. The capacity of the target's
+// line buffer after the scrape is how much it held at most.
+func TestCollectorHoldsLittle(t *testing.T) {
+	// The first scrape is the baseline of the deltas; the second writes
+	// 2.6 MB of line protocol.
+	page1, page2 := string(traefikpage.Generate(100, 1)), string(traefikpage.Generate(100, 2))
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+
+	t.Run("memory", func(t *testing.T) {
+		srv := pageServer(t, page1, page2)
+		cfg := testConfig(srv.URL + "/metrics")
+		cfg.Batch.MaxLines = 500 // about 75 KB a record
+		out := &discardAppender{}
+		c, _ := newTestCollector(t, cfg, out)
+		tick(c, t0)
+		tick(c, t0.Add(10*time.Second))
+		tg := c.sources[0].targets[srv.URL+"/metrics"]
+		require.Greater(t, out.lines.Load(), int64(15000))
+		// Every defaultFlushEvery (1 MiB), it was 1.3 MB.
+		require.Less(t, cap(tg.out), 200<<10)
+	})
+
+	t.Run("disk queue refusing twice", func(t *testing.T) {
+		srv := pageServer(t, page1, page2)
+		cfg := testConfig(srv.URL + "/metrics")
+		cfg.Batch.MaxLines = 500
+		q, err := diskqueue.Open(t.TempDir(), diskqueue.Options{MaxBytes: 64 << 20, RecordMaxLines: cfg.Batch.MaxLines, RecordMaxBytes: int(cfg.Batch.MaxBytes)}, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = q.Close() })
+		rg := &refuseGroups{countGroups: countGroups{Queue: q}, refuse: 2}
+		c, _ := newTestCollector(t, cfg, rg)
+		c.flushEvery = 256 << 10
+		tick(c, t0)
+		require.Zero(t, rg.tries, "the baseline is small")
+		require.NotEmpty(t, drainQueue(t, q))
+		tick(c, t0.Add(10*time.Second))
+		tg := c.sources[0].targets[srv.URL+"/metrics"]
+		require.Equal(t, 3, rg.tries)
+		require.Equal(t, 1, rg.begun)
+		require.Greater(t, rg.records, 30)
+		// Opened at 256 KiB + 2 x 64 KiB of lines; asking again every
+		// flushEvery, it would have held 768 KiB.
+		require.Less(t, cap(tg.out), 512<<10)
+		require.NotEmpty(t, drainQueue(t, q))
+	})
+}
