@@ -43,6 +43,7 @@ type MemoryQueue struct {
 	seq      uint64 // last batch Seq handed out
 	dropped  map[string]int64
 	wake     chan struct{} // closed and replaced when a record arrives or on Close
+	later    bool          // an AppendLater has not woken Next
 	closed   bool
 }
 
@@ -52,7 +53,10 @@ type record struct {
 	appended time.Time
 }
 
-var _ Queue = (*MemoryQueue)(nil)
+var (
+	_ Queue         = (*MemoryQueue)(nil)
+	_ LaterAppender = (*MemoryQueue)(nil)
+)
 
 // NewMemoryQueue returns an empty queue holding at most maxBytes of line
 // protocol (plus one in-flight batch, see MemoryQueue).
@@ -67,6 +71,17 @@ func NewMemoryQueue(maxBytes int64) *MemoryQueue {
 // Append copies lines in as one record, evicting the oldest records not in
 // flight when the cap would be exceeded.
 func (q *MemoryQueue) Append(lines []byte, n int) error {
+	return q.append(lines, n, false)
+}
+
+// AppendLater is Append without waking a Next that waits for a record: the
+// lines go out with the next Append's, or with the next AppendLater's, which
+// wakes it. A Next already running takes them as any record.
+func (q *MemoryQueue) AppendLater(lines []byte, n int) error {
+	return q.append(lines, n, true)
+}
+
+func (q *MemoryQueue) append(lines []byte, n int, later bool) error {
 	if len(lines) == 0 || n <= 0 {
 		return nil
 	}
@@ -103,6 +118,11 @@ func (q *MemoryQueue) Append(lines []byte, n int) error {
 	})
 	q.bytes += size
 	q.lines += int64(n)
+	if later && !q.later {
+		q.later = true
+		return nil
+	}
+	q.later = false
 	close(q.wake)
 	q.wake = make(chan struct{})
 	return nil

@@ -198,6 +198,45 @@ func TestMemoryQueueNextWaits(t *testing.T) {
 	})
 }
 
+// TestMemoryQueueAppendLater: a record appended by AppendLater does not wake
+// a waiting Next; the next Append does, and both go out in one batch; a
+// second AppendLater wakes it too.
+func TestMemoryQueueAppendLater(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := NewMemoryQueue(1 << 20)
+		waitNext := func() chan Batch {
+			got := make(chan Batch, 1)
+			go func() {
+				b, err := q.Next(context.Background(), 10, 1<<20)
+				if err == nil {
+					got <- b
+				}
+				close(got)
+			}()
+			synctest.Wait()
+			return got
+		}
+		got := waitNext()
+		require.NoError(t, q.AppendLater(rec("self", 2), 2))
+		synctest.Wait()
+		require.Empty(t, got, "woken by AppendLater")
+		require.NoError(t, q.Append(rec("scrape", 3), 3))
+		b := <-got
+		require.Equal(t, string(rec("self", 2))+string(rec("scrape", 3)), string(b.Data))
+		require.NoError(t, q.Commit(b))
+
+		got = waitNext()
+		require.NoError(t, q.AppendLater(rec("self1", 1), 1))
+		synctest.Wait()
+		require.Empty(t, got, "woken by AppendLater")
+		require.NoError(t, q.AppendLater(rec("self2", 1), 1))
+		b = <-got
+		require.Equal(t, string(rec("self1", 1))+string(rec("self2", 1)), string(b.Data))
+		require.NoError(t, q.Commit(b))
+		require.NoError(t, q.Close())
+	})
+}
+
 // TestMemoryQueueModel checks, over random operations, that every appended
 // line is delivered once in order, dropped (counted), or still queued.
 func TestMemoryQueueModel(t *testing.T) {

@@ -27,6 +27,15 @@ type Queue interface {
 	Close() error
 }
 
+// LaterAppender is a Queue that can hold a record back so that it goes out
+// with the next one rather than on its own: AppendLater adds lines as Append
+// does, and they are sent with the next Append's, or at the latest with the
+// next AppendLater's. The self-metrics, appended at the same tick as a
+// scrape, take no request (nor, on disk, fsync) of their own that way.
+type LaterAppender interface {
+	AppendLater(lines []byte, n int) error
+}
+
 // Batch is a run of records taken from the head of a queue.
 type Batch struct {
 	// Data is newline-terminated line protocol, valid until Commit or Close.

@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
 )
 
 // selfNamespace is how the bridge's own metric names start; the self-metrics
@@ -108,6 +109,11 @@ func (s *selfMetrics) appendOnce(now time.Time) error {
 	}
 	if n == 0 {
 		return nil
+	}
+	// The snapshot is taken at the tick of a scrape: it goes out with the
+	// scrape's lines, in its request and (on disk) its fsync.
+	if l, ok := s.out.(sink.LaterAppender); ok {
+		return l.AppendLater(lines, n)
 	}
 	return s.out.Append(lines, n)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
 )
 
 func selfMetricsRegistry() *prometheus.Registry {
@@ -121,3 +122,29 @@ func TestSelfMetricsRunAppendsEveryInterval(t *testing.T) {
 		require.NoError(t, <-done)
 	})
 }
+
+// laterRecorder is a queue that can hold a record back (sink.LaterAppender).
+type laterRecorder struct {
+	recorder
+	later int
+}
+
+func (r *laterRecorder) AppendLater(lines []byte, n int) error {
+	r.mu.Lock()
+	r.later++
+	r.mu.Unlock()
+	return r.Append(lines, n)
+}
+
+// The snapshot rides with the scrape of the same tick where the queue can
+// hold it back: AppendLater, never Append.
+func TestSelfMetricsAppendLater(t *testing.T) {
+	rec := &laterRecorder{}
+	sm := newSelfMetrics(selfMetricsConfig(), selfMetricsRegistry(), rec, "h1", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, sm.appendOnce(time.Unix(1700000000, 0)))
+	require.NoError(t, sm.appendOnce(time.Unix(1700000010, 0)))
+	require.Equal(t, 2, rec.later)
+	require.Equal(t, 2, rec.count())
+}
+
+var _ sink.LaterAppender = (*laterRecorder)(nil)

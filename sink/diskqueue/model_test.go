@@ -166,6 +166,8 @@ func TestModel(t *testing.T) {
 					require.NoError(t, q.AppendWithState(lines(nextID, n), n, last.key, []byte(last.state)))
 					states = append(states, last)
 					byState[last.state] = last
+				} else if rapid.Bool().Draw(t, "later") {
+					require.NoError(t, q.AppendLater(lines(nextID, n), n))
 				} else {
 					require.NoError(t, q.Append(lines(nextID, n), n))
 				}

@@ -175,7 +175,10 @@ type Queue struct {
 	wg   sync.WaitGroup
 }
 
-var _ sink.Queue = (*Queue)(nil)
+var (
+	_ sink.Queue         = (*Queue)(nil)
+	_ sink.LaterAppender = (*Queue)(nil)
+)
 
 // Open opens or creates the queue in dir. It fails only when dir cannot be
 // used (cannot be created, written or locked); damaged queue files are
@@ -243,7 +246,21 @@ func (q *Queue) Append(lines []byte, n int) error {
 	if len(lines) == 0 && n == 0 {
 		return nil
 	}
-	return q.append(lines, n, "", nil)
+	return q.append(lines, n, "", nil, false)
+}
+
+// AppendLater adds lines as Append does, but with fsync "always" it does not
+// sync them on their own: they become durable, and may be sent, with the next
+// append that syncs, so that the two take one fsync and go out in one batch.
+// An AppendLater that finds records still unsynced syncs them and itself, so
+// its lines wait at most until the next AppendLater. With fsync "interval" it
+// is Append. A crash before the sync loses them, as it loses the appends of
+// the last fsync_interval under "interval".
+func (q *Queue) AppendLater(lines []byte, n int) error {
+	if len(lines) == 0 && n == 0 {
+		return nil
+	}
+	return q.append(lines, n, "", nil, true)
 }
 
 // AppendWithState adds n lines and the state of key as one record: after a
@@ -253,7 +270,7 @@ func (q *Queue) AppendWithState(lines []byte, n int, key string, state []byte) e
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	return q.append(lines, n, key, state)
+	return q.append(lines, n, key, state, false)
 }
 
 // SaveState records the state of key, ordered with the records around it.
@@ -330,7 +347,7 @@ func (q *Queue) copyState(s savedState, w io.Writer) (int, error) {
 	return h.stateLen, nil
 }
 
-func (q *Queue) append(data []byte, n int, key string, state []byte) error {
+func (q *Queue) append(data []byte, n int, key string, state []byte, later bool) error {
 	if err := checkLines(data, n); err != nil {
 		return err
 	}
@@ -400,8 +417,9 @@ func (q *Queue) append(data []byte, n int, key string, state []byte) error {
 		q.states[key] = savedState{off: s.start + at, seg: s, at: at}
 		s.hasState = true
 	}
+	unsynced := q.dirty // records of an earlier AppendLater
 	q.dirty = true
-	if q.opts.Fsync == FsyncAlways {
+	if q.opts.Fsync == FsyncAlways && (!later || unsynced) {
 		if err := q.syncActive(); err != nil {
 			return fmt.Errorf("diskqueue: fsync %s: %w", segName(s.start), err)
 		}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -498,4 +500,41 @@ func TestAppendIsAtomic(t *testing.T) {
 			require.Equal(t, tt.wantIDs, ids(t, got))
 		})
 	}
+}
+
+// TestAppendLater: with fsync "always", lines appended by AppendLater are not
+// synced nor sent on their own; the next Append syncs them with its own and
+// both go out in one batch, and a second AppendLater syncs the first. A
+// crash before that sync loses them (TestModel draws AppendLater too).
+func TestAppendLater(t *testing.T) {
+	dir := t.TempDir()
+	q, err := Open(dir, Options{MaxBytes: 1 << 20}, testLog(t))
+	require.NoError(t, err)
+	defer q.Close()
+	next := func() (sink.Batch, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		return q.Next(ctx, 1000, 1<<20)
+	}
+	syncs := 0
+	q.hooks.synced = func(string, int64) { syncs++ }
+
+	require.NoError(t, q.AppendLater(lines(1, 2), 2))
+	_, err = next()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "held back")
+	require.Zero(t, syncs)
+	require.NoError(t, q.Append(lines(2, 3), 3))
+	require.Equal(t, 1, syncs, "one fsync for both")
+	b, err := next()
+	require.NoError(t, err)
+	require.Equal(t, string(lines(1, 2))+string(lines(2, 3)), string(b.Data))
+	require.NoError(t, q.Commit(b))
+
+	require.NoError(t, q.AppendLater(lines(3, 1), 1))
+	require.NoError(t, q.AppendLater(lines(4, 1), 1))
+	require.Equal(t, 2, syncs, "the second syncs both")
+	b, err = next()
+	require.NoError(t, err)
+	require.Equal(t, string(lines(3, 1))+string(lines(4, 1)), string(b.Data))
+	require.NoError(t, q.Commit(b))
 }
