@@ -159,19 +159,27 @@ func TestMemoryQueueRecordOverCap(t *testing.T) {
 	require.Equal(t, int64(1), st.Records, "what was queued stays")
 }
 
+// waitingNext calls q.Next in a goroutine of the synctest bubble and returns,
+// once that goroutine is blocked or done, the channel that gets its batch
+// (closed without one on an error).
+func waitingNext(q *MemoryQueue) chan Batch {
+	got := make(chan Batch, 1)
+	go func() {
+		b, err := q.Next(context.Background(), 10, 1<<20)
+		if err == nil {
+			got <- b
+		}
+		close(got)
+	}()
+	synctest.Wait()
+	return got
+}
+
 func TestMemoryQueueNextWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := NewMemoryQueue(1 << 20)
 		start := time.Now()
-		got := make(chan Batch, 1)
-		go func() {
-			b, err := q.Next(context.Background(), 10, 1<<20)
-			if err == nil {
-				got <- b
-			}
-			close(got)
-		}()
-		synctest.Wait()
+		got := waitingNext(q)
 		require.Empty(t, got, "Next returned on an empty queue")
 		time.Sleep(5 * time.Second) // fake time: the record arrives later
 		require.NoError(t, q.Append(rec("a", 1), 1))
@@ -204,19 +212,7 @@ func TestMemoryQueueNextWaits(t *testing.T) {
 func TestMemoryQueueAppendLater(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := NewMemoryQueue(1 << 20)
-		waitNext := func() chan Batch {
-			got := make(chan Batch, 1)
-			go func() {
-				b, err := q.Next(context.Background(), 10, 1<<20)
-				if err == nil {
-					got <- b
-				}
-				close(got)
-			}()
-			synctest.Wait()
-			return got
-		}
-		got := waitNext()
+		got := waitingNext(q)
 		require.NoError(t, q.AppendLater(rec("self", 2), 2))
 		synctest.Wait()
 		require.Empty(t, got, "woken by AppendLater")
@@ -225,7 +221,7 @@ func TestMemoryQueueAppendLater(t *testing.T) {
 		require.Equal(t, string(rec("self", 2))+string(rec("scrape", 3)), string(b.Data))
 		require.NoError(t, q.Commit(b))
 
-		got = waitNext()
+		got = waitingNext(q)
 		require.NoError(t, q.AppendLater(rec("self1", 1), 1))
 		synctest.Wait()
 		require.Empty(t, got, "woken by AppendLater")
