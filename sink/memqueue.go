@@ -81,6 +81,18 @@ func (q *MemoryQueue) AppendLater(lines []byte, n int) error {
 	return q.append(lines, n, true)
 }
 
+// Release wakes a Next waiting while an AppendLater's record is queued.
+func (q *MemoryQueue) Release() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.later && !q.closed {
+		q.later = false
+		close(q.wake)
+		q.wake = make(chan struct{})
+	}
+	return nil
+}
+
 func (q *MemoryQueue) append(lines []byte, n int, later bool) error {
 	if len(lines) == 0 || n <= 0 {
 		return nil

@@ -229,6 +229,15 @@ func TestMemoryQueueAppendLater(t *testing.T) {
 		b = <-got
 		require.Equal(t, string(rec("self1", 1))+string(rec("self2", 1)), string(b.Data))
 		require.NoError(t, q.Commit(b))
+
+		got = waitingNext(q)
+		require.NoError(t, q.AppendLater(rec("last", 1), 1))
+		synctest.Wait()
+		require.Empty(t, got, "woken by AppendLater")
+		require.NoError(t, q.Release())
+		b = <-got
+		require.Equal(t, string(rec("last", 1)), string(b.Data))
+		require.NoError(t, q.Commit(b))
 		require.NoError(t, q.Close())
 	})
 }

@@ -32,8 +32,11 @@ type Queue interface {
 // does, and they are sent with the next Append's, or at the latest with the
 // next AppendLater's. The self-metrics, appended at the same tick as a
 // scrape, take no request (nor, on disk, fsync) of their own that way.
+// Release makes what AppendLater holds back go out now (the disk queue
+// syncs it): before the last flush at shutdown, when no Append will come.
 type LaterAppender interface {
 	AppendLater(lines []byte, n int) error
+	Release() error
 }
 
 // Batch is a run of records taken from the head of a queue.

@@ -85,6 +85,12 @@ func runBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		}
 	}
 	log.Info("stopping: scraping stopped, flushing the buffer", "grace", cfg.ShutdownGrace, "lines", q.Stats().Lines)
+	// The last self-metrics snapshot waits for an append that will not come.
+	if l, ok := q.(sink.LaterAppender); ok {
+		if err := l.Release(); err != nil {
+			log.Warn("the last self-metrics snapshot stays in the buffer for the next start", "err", err)
+		}
+	}
 
 	// The final flush gets its own deadline: ctx is already cancelled.
 	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)

@@ -449,3 +449,29 @@ func TestSecondSignalEndsTheFlush(t *testing.T) {
 		t.Fatal("the second SIGTERM did not end the process")
 	}
 }
+
+// TestBridgeFlushesHeldSnapshot: with the disk buffer, a self-metrics
+// snapshot held back for the next scrape's fsync (none comes: Traefik is
+// down) still goes out in the shutdown flush, which would otherwise wait
+// out shutdown_grace for it.
+func TestBridgeFlushesHeldSnapshot(t *testing.T) {
+	srv := influxtest.Start(t)
+	extra := fmt.Sprintf("buffer:\n  dir: %s\nshutdown_grace: 20s\n", t.TempDir())
+	cfg := bridgeConfig(t, "http://"+freeAddr(t)+"/metrics", srv, extra)
+	b, err := os.ReadFile(cfg)
+	require.NoError(t, err)
+	// Snapshots 3 s apart: the first is held back until the second.
+	require.NoError(t, os.WriteFile(cfg, bytes.Replace(b, []byte("interval: 200ms"), []byte("interval: 3s"), 1), 0o600))
+	p := startBridge(t, cfg, srv)
+	eventually(t, 30*time.Second, "a snapshot held back", func() (bool, error) {
+		_, body, err := get(p.url + "/metrics")
+		return metricValue(body, "traefik_influxdb_bridge_buffer_lines") > 0, err
+	})
+	start := time.Now()
+	require.Equal(t, 0, p.terminate(t))
+	require.Less(t, time.Since(start), 10*time.Second, "the flush waited for the snapshot")
+	require.Contains(t, p.stderr.String(), "buffer flushed")
+	series, err := srv.Query(t.Context(), "smoke", `SELECT count("value") FROM "traefik_influxdb_bridge_build_info"`)
+	require.NoError(t, err)
+	require.Len(t, series, 1, "the snapshot is in InfluxDB")
+}

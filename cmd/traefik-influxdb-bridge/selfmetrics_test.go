@@ -147,4 +147,6 @@ func TestSelfMetricsAppendLater(t *testing.T) {
 	require.Equal(t, 2, rec.count())
 }
 
+func (r *laterRecorder) Release() error { return nil }
+
 var _ sink.LaterAppender = (*laterRecorder)(nil)

@@ -263,6 +263,22 @@ func (q *Queue) AppendLater(lines []byte, n int) error {
 	return q.append(lines, n, "", nil, true)
 }
 
+// Release syncs what AppendLater wrote and no sync has covered yet, so that
+// it may be sent: before the last flush at shutdown.
+func (q *Queue) Release() error {
+	q.gmu.Lock() // not in the middle of a group or an append
+	defer q.gmu.Unlock()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || !q.dirty {
+		return nil
+	}
+	if err := q.syncActive(); err != nil {
+		return fmt.Errorf("diskqueue: fsync %s: %w", segName(q.active.start), err)
+	}
+	return nil
+}
+
 // AppendWithState adds n lines and the state of key as one record: after a
 // crash both are there or neither is. With no lines (nil, 0) it saves the state
 // alone. LoadState returns the state of the newest such record.

@@ -537,4 +537,17 @@ func TestAppendLater(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(lines(3, 1))+string(lines(4, 1)), string(b.Data))
 	require.NoError(t, q.Commit(b))
+
+	// Release, before the last flush, syncs what is held back.
+	require.NoError(t, q.AppendLater(lines(5, 1), 1))
+	_, err = next()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "held back")
+	require.NoError(t, q.Release())
+	require.Equal(t, 3, syncs)
+	b, err = next()
+	require.NoError(t, err)
+	require.Equal(t, string(lines(5, 1)), string(b.Data))
+	require.NoError(t, q.Commit(b))
+	require.NoError(t, q.Release())
+	require.Equal(t, 3, syncs, "nothing to sync")
 }
