@@ -1,5 +1,7 @@
 package collector
 
+import "io"
+
 // Appender takes what one scrape produced: n complete, newline-terminated
 // line-protocol lines. It copies what it keeps. sink.Queue satisfies it, so the
 // collector and the sink share nothing but bytes.
@@ -24,17 +26,19 @@ type StateStore interface {
 // are converted, so that the collector need not hold the scrape whole
 // (*diskqueue.Queue is one). TryBeginGroup opens a group for key, or says
 // at once that another is open; the records handed to AppendGroup become
-// the store's, with the state, only at CommitGroup, and none of them if it
-// fails, if AbortGroup takes the group back, or if the process dies before:
-// the same promise as AppendWithState, a record at a time. CommitGroup and
-// AbortGroup end the group; AbortGroup does nothing for a key with no group
-// open. The methods take the key, not a handle, so that the store's own
-// types stay out of this package.
+// the store's, with the state, only at CommitGroupFrom, and none of them if
+// it fails, if AbortGroup takes the group back, or if the process dies
+// before: the same promise as AppendWithState, a record at a time.
+// CommitGroupFrom takes the state as its length and a function that writes
+// it, so that it is never held whole. CommitGroupFrom and AbortGroup end the
+// group; AbortGroup does nothing for a key with no group open. The methods
+// take the key, not a handle, so that the store's own types stay out of
+// this package.
 type GroupStore interface {
 	StateStore
 	TryBeginGroup(key string) (ok bool, err error)
 	AppendGroup(key string, lines []byte, n int) error
-	CommitGroup(key string, lines []byte, n int, state []byte) error
+	CommitGroupFrom(key string, lines []byte, n int, stateLen int, writeState func(w io.Writer) error) error
 	AbortGroup(key string)
 }
 

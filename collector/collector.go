@@ -100,9 +100,12 @@ type target struct {
 	// seen is when a dns+ resolution last returned this address.
 	seen time.Time
 	// stateKey names the converter state in the StateStore; state is the
-	// buffer it is marshalled into, reused across scrapes.
-	stateKey string
-	state    []byte
+	// buffer it is marshalled into whole, reused across scrapes that are
+	// not grouped, and statePiece the one it is marshalled through a piece
+	// at a time for a group.
+	stateKey   string
+	state      []byte
+	statePiece []byte
 }
 
 // New checks cfg and prepares every target; it scrapes nothing.
@@ -597,14 +600,27 @@ func (c *Collector) failed(t *target, kind string, err error) error {
 func (c *Collector) append(t *target, lp []byte, prior error, grouped bool) bool {
 	err := prior
 	if c.store != nil {
-		t.state = t.conv.appendState(t.state[:0])
 		n := bytes.Count(lp, []byte{'\n'})
 		if grouped {
+			// The state is marshalled twice, a piece at a time, to count
+			// it and to write it: a large page's is megabytes, which the
+			// heap would otherwise hold at the end of every scrape.
+			var size int
+			size, t.statePiece = t.conv.stateSize(t.statePiece)
+			write := func(w io.Writer) (err error) {
+				t.statePiece, err = t.conv.writeState(w, t.statePiece)
+				return err
+			}
+			// The first scrape, a baseline, is too small for a group
+			// and marshalled the state whole: that buffer is not needed
+			// any more.
+			t.state = nil
 			// A group that failed says so here too.
-			if err = c.groups.CommitGroup(t.stateKey, lp, n, t.state); err == nil {
+			if err = c.groups.CommitGroupFrom(t.stateKey, lp, n, size, write); err == nil {
 				err = prior
 			}
 		} else {
+			t.state = t.conv.appendState(t.state[:0])
 			err = c.store.AppendWithState(lp, n, t.stateKey, t.state)
 		}
 	} else {

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -26,7 +27,8 @@ func (r *refuseGroups) TryBeginGroup(key string) (bool, error) {
 }
 
 // TestCollectorHoldsLittle: while a scrape is converted, the lines not yet
-// handed over stay under one record plus a step. Into a memory queue the
+// handed over stay under one record plus a step, and a grouped scrape's
+// state is never held whole. Into a memory queue the
 // converter hands each record over once it is full rather than every
 // defaultFlushEvery bytes; into a disk queue that refused the scrape's group
 // at first (an append was being synced), it asks again every
@@ -73,6 +75,40 @@ func TestCollectorHoldsLittle(t *testing.T) {
 		// Opened at 256 KiB + 2 x 64 KiB of lines; asking again every
 		// flushEvery, it would have held 768 KiB.
 		require.Less(t, cap(tg.out), 512<<10)
+		// The state went into the group's last record a piece at a time,
+		// and the whole one of the baseline scrape was let go.
+		require.Nil(t, tg.state)
+		require.Less(t, cap(tg.statePiece), 2*marshalPiece)
 		require.NotEmpty(t, drainQueue(t, q))
+		b, err := q.LoadState(tg.stateKey)
+		require.NoError(t, err)
+		want, err := tg.conv.MarshalState()
+		require.NoError(t, err)
+		require.Equal(t, want, b)
 	})
+}
+
+// TestStateInPieces: the state counted and written a piece at a time is the
+// state marshalled whole, byte for byte, through a scratch buffer that stays
+// about a piece long.
+func TestStateInPieces(t *testing.T) {
+	c := newTestConverter(t, "traefik")
+	p := NewParser()
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	for i := 1; i <= 2; i++ {
+		p.Reset(traefikpage.Generate(20, i))
+		_, _, err := c.Convert(p, t0.Add(time.Duration(i)*10*time.Second), nil)
+		require.NoError(t, err)
+	}
+	whole, err := c.MarshalState()
+	require.NoError(t, err)
+	require.Greater(t, len(whole), 4*marshalPiece, "several pieces")
+	var scratch []byte
+	size, scratch := c.stateSize(scratch)
+	require.Equal(t, len(whole), size)
+	var got bytes.Buffer
+	scratch, err = c.writeState(&got, scratch)
+	require.NoError(t, err)
+	require.Equal(t, whole, got.Bytes())
+	require.Less(t, cap(scratch), 2*marshalPiece)
 }

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"io"
 	"math"
 	"strconv"
 )
@@ -307,6 +308,29 @@ func (c *Converter) MarshalState() ([]byte, error) {
 // page the state is megabytes, saved after every scrape.
 func (c *Converter) appendState(b []byte) []byte {
 	return c.st.appendMarshal(b)
+}
+
+// stateSize is the length of the saved state, marshalled a piece at a time
+// through scratch (returned for the next call), none of it kept.
+func (c *Converter) stateSize(scratch []byte) (int, []byte) {
+	n := 0
+	rest := c.st.marshal(scratch[:0], func(p []byte) { n += len(p) })
+	return n + len(rest), rest[:0]
+}
+
+// writeState writes the saved state to w a piece at a time through scratch
+// (returned for the next call): what appendState makes, never held whole.
+func (c *Converter) writeState(w io.Writer, scratch []byte) ([]byte, error) {
+	var err error
+	rest := c.st.marshal(scratch[:0], func(p []byte) {
+		if err == nil {
+			_, err = w.Write(p)
+		}
+	})
+	if err == nil {
+		_, err = w.Write(rest)
+	}
+	return rest[:0], err
 }
 
 // stateSeries is the number of series the converter remembers.

@@ -407,6 +407,17 @@ const (
 
 // appendMarshal appends the saved form to b.
 func (st *state) appendMarshal(b []byte) []byte {
+	return st.marshal(b, nil)
+}
+
+// marshalPiece is how much of the saved form marshal builds up before it
+// hands it to its flush function.
+const marshalPiece = 32 << 10
+
+// marshal appends the saved form to b. With flush, it hands b to flush each
+// time b holds marshalPiece bytes or more and goes on at b[:0], so that only
+// a piece is held at a time; what it returns is the rest, not flushed.
+func (st *state) marshal(b []byte, flush func([]byte)) []byte {
 	b = append(b, stateMagic...)
 	b = append(b, stateVersion)
 	flags := byte(0)
@@ -449,6 +460,10 @@ func (st *state) appendMarshal(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(k)-n))
 		b = append(b, k[n:]...)
 		prev = k
+		if flush != nil && len(b) >= marshalPiece {
+			flush(b)
+			b = b[:0]
+		}
 		b = append(b, byte(s.kind))
 		b = binary.AppendUvarint(b, uint64(newest-s.seen))
 		b = appendValue(b, s.count)

@@ -3,6 +3,7 @@ package diskqueue
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"time"
 )
@@ -146,7 +147,7 @@ func (q *Queue) AppendGroup(key string, lines []byte, n int) error {
 		return err
 	}
 	q.chunks = chunks
-	return q.writeInGroup(g, chunks, false, nil, n)
+	return q.writeInGroup(g, chunks, false, stateSource{}, n)
 }
 
 // CommitGroup ends the open group of key with a record of its last n lines
@@ -155,6 +156,18 @@ func (q *Queue) AppendGroup(key string, lines []byte, n int) error {
 // the newest of key. After a crash before it returned, Open finds none of
 // the group. It ends the group whatever it returns.
 func (q *Queue) CommitGroup(key string, lines []byte, n int, state []byte) error {
+	return q.commitGroup(key, lines, n, stateBytes(state))
+}
+
+// CommitGroupFrom is CommitGroup with a state of stateLen bytes that
+// writeState writes into its record as it produces them, so that it is
+// never held whole: a large Traefik's is megabytes, after every scrape. Any
+// other count of bytes written fails the group.
+func (q *Queue) CommitGroupFrom(key string, lines []byte, n int, stateLen int, writeState func(w io.Writer) error) error {
+	return q.commitGroup(key, lines, n, stateSource{Len: stateLen, Write: writeState})
+}
+
+func (q *Queue) commitGroup(key string, lines []byte, n int, state stateSource) error {
 	q.mu.Lock()
 	g, err := q.openGroup(key)
 	if err != nil {
@@ -239,13 +252,13 @@ func (q *Queue) AbortGroup(key string) {
 // writeInGroup writes chunks at the end of g, making room under the cap a
 // record at a time; final: the last chunk ends the group with g's key and
 // state. The caller holds q.mu. On an error g fails.
-func (q *Queue) writeInGroup(g *group, chunks []chunk, final bool, state []byte, n int) error {
+func (q *Queue) writeInGroup(g *group, chunks []chunk, final bool, state stateSource, n int) error {
 	var size, data int64
 	fits := true
 	for i, c := range chunks {
 		rs := headerSize + len(c.data)
 		if final && i == len(chunks)-1 {
-			rs += len(g.key) + len(state)
+			rs += len(g.key) + state.Len
 		}
 		fits = fits && rs-headerSize <= maxPayload
 		size += int64(rs)
@@ -268,7 +281,7 @@ func (q *Queue) writeInGroup(g *group, chunks []chunk, final bool, state []byte,
 	for i, c := range chunks {
 		rs := int64(headerSize + len(c.data))
 		if final && i == len(chunks)-1 {
-			rs += int64(len(g.key) + len(state))
+			rs += int64(len(g.key) + state.Len)
 			g.stateAt = at
 		}
 		if c.lines > 0 {

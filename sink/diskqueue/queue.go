@@ -398,7 +398,7 @@ func (q *Queue) append(data []byte, n int, key string, state []byte, later bool)
 	// Appends are told apart by their time on open, so no two share one.
 	now := max(time.Now().UnixNano(), q.lastAppend+1)
 	q.lastAppend = now
-	if err := q.writeGroup(s, s.size, chunks, true, key, state, now); err != nil {
+	if err := q.writeGroup(s, s.size, chunks, true, key, stateBytes(state), now); err != nil {
 		// Take back whatever part was written so the next record does not
 		// follow garbage; if even that fails, leave the file to the repair
 		// on open and write elsewhere.
@@ -453,7 +453,7 @@ const writeBuffer = 64 << 10
 // flagged continued but, if final, the last, which carries key and state.
 // Nothing is durable before the fsync that follows; a crash in between
 // leaves a torn group, which Open drops whole.
-func (q *Queue) writeGroup(s *segment, at int64, chunks []chunk, final bool, key string, state []byte, now int64) error {
+func (q *Queue) writeGroup(s *segment, at int64, chunks []chunk, final bool, key string, state stateSource, now int64) error {
 	ow := io.NewOffsetWriter(s.f, at)
 	if q.wbuf == nil {
 		q.wbuf = bufio.NewWriterSize(ow, writeBuffer)
@@ -461,20 +461,75 @@ func (q *Queue) writeGroup(s *segment, at int64, chunks []chunk, final bool, key
 		q.wbuf.Reset(ow)
 	}
 	w := q.wbuf
+	defer w.Reset(nil) // keep no reference to the file
+	off := at
 	for i, c := range chunks {
-		flags, k, st := byte(flagContinued), "", []byte(nil)
-		if final && i == len(chunks)-1 {
-			flags, k, st = 0, key, state
+		if !final || i < len(chunks)-1 {
+			h := recordHeader(flagContinued, c.data, c.lines, "", nil, now)
+			_, _ = w.Write(h[:])
+			_, _ = w.Write(c.data)
+			off += int64(headerSize + len(c.data))
+			continue
 		}
-		h := recordHeader(flags, c.data, c.lines, k, st, now)
-		_, _ = w.Write(h[:])
+		// The last record carries the state, written as it comes: its
+		// checksum is known at the end, so the header goes in last, over
+		// the space left for it. Until the group is synced and committed
+		// nothing reads it, and a crash before leaves a record that does
+		// not check, cut on open with the rest of the group.
+		h := recordHeader(0, c.data, c.lines, key, nil, now)
+		binary.LittleEndian.PutUint32(h[16:], uint32(state.Len))
+		var blank [headerSize]byte
+		_, _ = w.Write(blank[:])
 		_, _ = w.Write(c.data)
-		_, _ = w.WriteString(k)
-		_, _ = w.Write(st)
+		_, _ = w.WriteString(key)
+		cw := crcWriter{w: w, sum: crc32.Update(0, castagnoli, h[:28])}
+		cw.sum = crc32.Update(cw.sum, castagnoli, c.data)
+		cw.sum = crc32.Update(cw.sum, castagnoli, []byte(key))
+		if state.Write != nil {
+			if err := state.Write(&cw); err != nil {
+				return fmt.Errorf("state: %w", err)
+			}
+		}
+		if cw.n != state.Len {
+			return fmt.Errorf("state: %d bytes written, %d announced", cw.n, state.Len)
+		}
+		binary.LittleEndian.PutUint32(h[28:], cw.sum)
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		if _, err := s.f.WriteAt(h[:], off); err != nil {
+			return err
+		}
 	}
-	err := w.Flush() // a bufio.Writer keeps its first error and returns it here
-	w.Reset(nil)     // keep no reference to the file
-	return err
+	return w.Flush() // a bufio.Writer keeps its first error and returns it here
+}
+
+// stateSource is a state written into its record as it is produced: Write
+// writes exactly Len bytes to w (nil: none).
+type stateSource struct {
+	Len   int
+	Write func(w io.Writer) error
+}
+
+// stateBytes is the stateSource of a state held whole.
+func stateBytes(state []byte) stateSource {
+	return stateSource{Len: len(state), Write: func(w io.Writer) error {
+		_, err := w.Write(state)
+		return err
+	}}
+}
+
+// crcWriter writes to w, keeping the checksum and count of what went by.
+type crcWriter struct {
+	w   io.Writer
+	sum uint32
+	n   int
+}
+
+func (c *crcWriter) Write(p []byte) (int, error) {
+	c.sum = crc32.Update(c.sum, castagnoli, p)
+	c.n += len(p)
+	return c.w.Write(p)
 }
 
 type chunk struct {
