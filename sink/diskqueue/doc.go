@@ -37,7 +37,9 @@
 //     can also be written a record at a time, as the collector converts a
 //     page, so that neither holds the scrape whole: BeginGroup, AppendGroup
 //     for each record (written straight to the segment), CommitGroup with the
-//     state, which syncs and only then makes the group visible. AbortGroup,
+//     state (or CommitGroupFrom, which writes it as it is produced, the last
+//     record's header after its payload), which syncs and only then makes
+//     the group visible. AbortGroup,
 //     Close, a failed write or a group over the cap cut the file back to
 //     where the group began. One append or group is written at a time, the
 //     others wait (TryBeginGroup does not), so a group's records are
