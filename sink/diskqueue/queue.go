@@ -476,8 +476,7 @@ func (q *Queue) writeGroup(s *segment, at int64, chunks []chunk, final bool, key
 		// the space left for it. Until the group is synced and committed
 		// nothing reads it, and a crash before leaves a record that does
 		// not check, cut on open with the rest of the group.
-		h := recordHeader(0, c.data, c.lines, key, nil, now)
-		binary.LittleEndian.PutUint32(h[16:], uint32(state.Len))
+		h := headerFields(0, len(c.data), c.lines, len(key), state.Len, now)
 		var blank [headerSize]byte
 		_, _ = w.Write(blank[:])
 		_, _ = w.Write(c.data)

@@ -159,19 +159,25 @@ func decodeRecord(b []byte) (record, error) {
 // included, so that a record can be written without copying its payload.
 // The caller has validated the sizes.
 func recordHeader(flags byte, data []byte, lines int, key string, state []byte, appended int64) [headerSize]byte {
-	var h [headerSize]byte
-	h[0] = kindRecord
-	h[1] = flags
-	binary.LittleEndian.PutUint32(h[4:], uint32(len(data)))
-	binary.LittleEndian.PutUint32(h[8:], uint32(lines))
-	binary.LittleEndian.PutUint16(h[12:], uint16(len(key)))
-	binary.LittleEndian.PutUint32(h[16:], uint32(len(state)))
-	binary.LittleEndian.PutUint64(h[20:], uint64(appended))
+	h := headerFields(flags, len(data), lines, len(key), len(state), appended)
 	sum := crc32.Update(0, castagnoli, h[:28])
 	sum = crc32.Update(sum, castagnoli, data)
 	sum = crc32.Update(sum, castagnoli, []byte(key))
 	sum = crc32.Update(sum, castagnoli, state)
 	binary.LittleEndian.PutUint32(h[28:], sum)
+	return h
+}
+
+// headerFields is a record's header without its checksum.
+func headerFields(flags byte, dataLen, lines, keyLen, stateLen int, appended int64) [headerSize]byte {
+	var h [headerSize]byte
+	h[0] = kindRecord
+	h[1] = flags
+	binary.LittleEndian.PutUint32(h[4:], uint32(dataLen))
+	binary.LittleEndian.PutUint32(h[8:], uint32(lines))
+	binary.LittleEndian.PutUint16(h[12:], uint16(keyLen))
+	binary.LittleEndian.PutUint32(h[16:], uint32(stateLen))
+	binary.LittleEndian.PutUint64(h[20:], uint64(appended))
 	return h
 }
 
