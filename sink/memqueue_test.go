@@ -207,37 +207,29 @@ func TestMemoryQueueNextWaits(t *testing.T) {
 }
 
 // TestMemoryQueueAppendLater: a record appended by AppendLater does not wake
-// a waiting Next; the next Append does, and both go out in one batch; a
-// second AppendLater wakes it too.
+// a waiting Next; the next Append does, and both go out in one batch; so do
+// a second AppendLater and Release.
 func TestMemoryQueueAppendLater(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := NewMemoryQueue(1 << 20)
-		got := waitingNext(q)
-		require.NoError(t, q.AppendLater(rec("self", 2), 2))
-		synctest.Wait()
-		require.Empty(t, got, "woken by AppendLater")
-		require.NoError(t, q.Append(rec("scrape", 3), 3))
-		b := <-got
-		require.Equal(t, string(rec("self", 2))+string(rec("scrape", 3)), string(b.Data))
-		require.NoError(t, q.Commit(b))
-
-		got = waitingNext(q)
-		require.NoError(t, q.AppendLater(rec("self1", 1), 1))
-		synctest.Wait()
-		require.Empty(t, got, "woken by AppendLater")
-		require.NoError(t, q.AppendLater(rec("self2", 1), 1))
-		b = <-got
-		require.Equal(t, string(rec("self1", 1))+string(rec("self2", 1)), string(b.Data))
-		require.NoError(t, q.Commit(b))
-
-		got = waitingNext(q)
-		require.NoError(t, q.AppendLater(rec("last", 1), 1))
-		synctest.Wait()
-		require.Empty(t, got, "woken by AppendLater")
-		require.NoError(t, q.Release())
-		b = <-got
-		require.Equal(t, string(rec("last", 1)), string(b.Data))
-		require.NoError(t, q.Commit(b))
+		for _, tt := range []struct {
+			name    string
+			release func() error // what wakes the waiting Next
+			want    string       // the batch: the held-back record and what came with it
+		}{
+			{"Append", func() error { return q.Append(rec("scrape", 3), 3) }, string(rec("held", 2)) + string(rec("scrape", 3))},
+			{"AppendLater", func() error { return q.AppendLater(rec("next", 1), 1) }, string(rec("held", 2)) + string(rec("next", 1))},
+			{"Release", q.Release, string(rec("held", 2))},
+		} {
+			got := waitingNext(q)
+			require.NoError(t, q.AppendLater(rec("held", 2), 2))
+			synctest.Wait()
+			require.Empty(t, got, "%s: woken by AppendLater", tt.name)
+			require.NoError(t, tt.release())
+			b := <-got
+			require.Equal(t, tt.want, string(b.Data), tt.name)
+			require.NoError(t, q.Commit(b))
+		}
 		require.NoError(t, q.Close())
 	})
 }
