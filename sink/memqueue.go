@@ -86,11 +86,16 @@ func (q *MemoryQueue) Release() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.later && !q.closed {
-		q.later = false
-		close(q.wake)
-		q.wake = make(chan struct{})
+		q.wakeNext()
 	}
 	return nil
+}
+
+// wakeNext releases a Next waiting for a record; q.mu is held.
+func (q *MemoryQueue) wakeNext() {
+	q.later = false
+	close(q.wake)
+	q.wake = make(chan struct{})
 }
 
 func (q *MemoryQueue) append(lines []byte, n int, later bool) error {
@@ -134,9 +139,7 @@ func (q *MemoryQueue) append(lines []byte, n int, later bool) error {
 		q.later = true
 		return nil
 	}
-	q.later = false
-	close(q.wake)
-	q.wake = make(chan struct{})
+	q.wakeNext()
 	return nil
 }
 
