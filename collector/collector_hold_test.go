@@ -2,11 +2,13 @@ package collector
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/traefikpage"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink/diskqueue"
 )
@@ -85,6 +87,43 @@ func TestCollectorHoldsLittle(t *testing.T) {
 		want, err := tg.conv.MarshalState()
 		require.NoError(t, err)
 		require.Equal(t, want, b)
+	})
+
+	// With the shipped batch (5,000 lines, 4 MiB) a batch's worth of lines
+	// is about 1 MB here. A grouped scrape opens its group after
+	// groupFirst bytes and hands over records of a quarter of a batch,
+	// which the disk queue joins back into whole batches when it sends.
+	t.Run("disk queue with the default batch", func(t *testing.T) {
+		srv := pageServer(t, page1, page2)
+		cfg := testConfig(srv.URL + "/metrics")
+		cfg.Batch = config.Default().Batch
+		q, err := diskqueue.Open(t.TempDir(), diskqueue.Options{MaxBytes: 64 << 20, RecordMaxLines: cfg.Batch.MaxLines, RecordMaxBytes: int(cfg.Batch.MaxBytes)}, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = q.Close() })
+		cg := &countGroups{Queue: q}
+		c, _ := newTestCollector(t, cfg, cg)
+		tick(c, t0)
+		require.NotEmpty(t, drainQueue(t, q))
+		tick(c, t0.Add(10*time.Second))
+		tg := c.sources[0].targets[srv.URL+"/metrics"]
+		require.Equal(t, 1, cg.begun)
+		require.GreaterOrEqual(t, cg.records, 12, "records of 1,250 lines")
+		// Opened at defaultFlushEvery with records of a whole batch, it was
+		// 1,114,112 bytes.
+		require.Less(t, cap(tg.out), 512<<10)
+		batches, lines := 0, 0
+		for {
+			b, err := q.Next(context.Background(), cfg.Batch.MaxLines, int(cfg.Batch.MaxBytes))
+			require.NoError(t, err)
+			batches++
+			lines += b.Lines
+			require.NoError(t, q.Commit(b))
+			if q.Stats().Records == 0 {
+				break
+			}
+			require.Equal(t, cfg.Batch.MaxLines, b.Lines, "every batch but the last is full")
+		}
+		require.Equal(t, (lines+cfg.Batch.MaxLines-1)/cfg.Batch.MaxLines, batches)
 	})
 }
 
