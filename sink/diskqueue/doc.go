@@ -70,10 +70,11 @@
 // (temporary file, fsync, rename, fsync of the directory), and only after the
 // active segment is synced, so a state never becomes durable before its data.
 // On open the state file and the records in the segments are merged, and the
-// higher offset wins per key. The queue keeps no copy of a state whose record
-// is in a segment (a state is megabytes for a large page): it reads it back,
-// checksum checked, for LoadState and for the state file, and holds in
-// memory only the states whose segment is gone.
+// higher offset wins per key. The queue keeps no copy of a state (a state is
+// megabytes for a large page): it reads it back for LoadState and for the
+// next state file, from its record while the segment is there, checksum
+// checked, and after from the state file, which it holds open and whose
+// checksum, over the whole file, it verifies once before the first such read.
 //
 // The position file is written at each Commit without fsync: losing it to a
 // crash sends committed data again, which InfluxDB absorbs, since a point with

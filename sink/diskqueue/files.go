@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -52,29 +53,48 @@ func writeFileAtomic(dir, name string, data []byte, durable bool) error {
 
 // writeFileWith is writeFileAtomic with the content written by write.
 func writeFileWith(dir, name string, durable bool, write func(io.Writer) error) error {
+	_, err := writeFile(dir, name, durable, false, write)
+	return err
+}
+
+// writeFile is writeFileWith; with keep it returns the file still open for
+// reading and writing, which after the rename is dir/name, so that the caller
+// reads back what it wrote from the file it wrote, whatever the path says
+// later. Without keep the file is closed before the rename, as systems that
+// cannot rename an open file want.
+func writeFile(dir, name string, durable, keep bool, write func(io.Writer) error) (*os.File, error) {
 	tmp := filepath.Join(dir, name+tmpSuffix)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	flag := os.O_WRONLY
+	if keep {
+		flag = os.O_RDWR
+	}
+	f, err := os.OpenFile(tmp, flag|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	err = write(f)
 	if err == nil && durable {
 		err = f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if !keep || err != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		f = nil
 	}
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(dir, name))
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return err
+	} else if durable {
+		err = syncDir(dir)
 	}
-	if durable {
-		return syncDir(dir)
+	if err != nil && f != nil {
+		_ = f.Close()
+		f = nil
 	}
-	return nil
+	return f, err
 }
 
 func syncDir(dir string) error {
@@ -114,44 +134,96 @@ func decodePosition(b []byte) (int64, error) {
 }
 
 // savedState is the latest state of one key and the queue offset of the
-// record that carried it; a higher offset is newer. While that record's
-// segment is there, seg and at (the record's offset in it) say where to read
-// the state back, and val is nil: a state is megabytes for a large page, and
-// the queue needs it only to write the state file, when a segment holding
-// states goes. Once the segment is gone, val holds it.
+// record that carried it; a higher offset is newer. The queue holds no copy
+// of a state: it is megabytes for a large page, and is needed only when asked
+// for (LoadState) and to write the state file, when a segment holding states
+// goes. While the record's segment is there, seg is it and at the record's
+// offset in it. Once the segment is gone, seg is nil and the state is the n
+// bytes at at in the state file the queue holds open (Queue.stateFile).
 type savedState struct {
 	off int64
-	val []byte
 	seg *segment
 	at  int64
+	n   int // the state's length
 }
 
 // The state file holds the states whose records may already be deleted:
 // magic, count, then per key offset, key length, value length, key, value;
 // CRC-32C of everything before it. Queue.persistStates writes it.
-func decodeStates(b []byte) (map[string]savedState, error) {
-	n := len(stateMagic)
-	if len(b) < n+8 || string(b[:n]) != stateMagic ||
-		crc32.Checksum(b[:len(b)-4], castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+
+// checkStateFile verifies the checksum of the state file f, reading it
+// through buf a piece at a time: a state file is megabytes.
+func checkStateFile(f *os.File, buf []byte) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	end := fi.Size() - 4
+	if end < int64(len(stateMagic)+4) {
+		return errBadFile
+	}
+	var sum uint32
+	for off := int64(0); off < end; {
+		p := buf[:min(end-off, int64(len(buf)))]
+		if _, err := f.ReadAt(p, off); err != nil {
+			return err
+		}
+		sum = crc32.Update(sum, castagnoli, p)
+		off += int64(len(p))
+	}
+	var t [4]byte
+	if _, err := f.ReadAt(t[:], end); err != nil {
+		return err
+	}
+	if sum != binary.LittleEndian.Uint32(t[:]) {
+		return errBadFile
+	}
+	return nil
+}
+
+// indexStates reads where each key's state is in the state file f, whose
+// checksum checkStateFile has verified, leaving the values in the file.
+func indexStates(f *os.File) (map[string]savedState, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	n, end := int64(len(stateMagic)), fi.Size()-4
+	var h [14]byte
+	if end < n+4 {
 		return nil, errBadFile
 	}
-	count := int(binary.LittleEndian.Uint32(b[n:]))
-	p, end := b[n+4:len(b)-4], map[string]savedState{}
+	if _, err := f.ReadAt(h[:n+4], 0); err != nil {
+		return nil, err
+	}
+	if string(h[:n]) != stateMagic {
+		return nil, errBadFile
+	}
+	count := int(binary.LittleEndian.Uint32(h[n:]))
+	p, states := n+4, map[string]savedState{}
+	var key []byte
 	for range count {
-		if len(p) < 14 {
+		if end-p < int64(len(h)) {
 			return nil, errBadFile
 		}
-		off := int64(binary.LittleEndian.Uint64(p))
-		kl, vl := int(binary.LittleEndian.Uint16(p[8:])), int(binary.LittleEndian.Uint32(p[10:]))
-		p = p[14:]
-		if off < 0 || kl > len(p) || vl > len(p)-kl {
+		if _, err := f.ReadAt(h[:], p); err != nil {
+			return nil, err
+		}
+		off := int64(binary.LittleEndian.Uint64(h[:]))
+		kl, vl := int64(binary.LittleEndian.Uint16(h[8:])), int64(binary.LittleEndian.Uint32(h[10:]))
+		p += int64(len(h))
+		if off < 0 || kl > end-p || vl > end-p-kl {
 			return nil, errBadFile
 		}
-		end[string(p[:kl])] = savedState{off: off, val: append([]byte{}, p[kl:kl+vl]...)}
-		p = p[kl+vl:]
+		key = slices.Grow(key[:0], int(kl))[:kl]
+		if _, err := f.ReadAt(key, p); err != nil {
+			return nil, err
+		}
+		states[string(key)] = savedState{off: off, at: p + kl, n: int(vl)}
+		p += kl + vl
 	}
-	if len(p) != 0 {
+	if p != end {
 		return nil, errBadFile
 	}
-	return end, nil
+	return states, nil
 }

@@ -218,7 +218,7 @@ func (q *Queue) commitGroup(key string, lines []byte, n int, state stateSource) 
 	q.nextOff = s.end()
 	q.bytes += g.bytes
 	q.lines += g.lines
-	q.states[key] = savedState{off: s.start + g.stateAt, seg: s, at: g.stateAt}
+	q.states[key] = savedState{off: s.start + g.stateAt, seg: s, at: g.stateAt, n: state.Len}
 	s.hasState = true
 	q.groupSize[key] = g.size
 	q.dirty = true

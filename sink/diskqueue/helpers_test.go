@@ -2,7 +2,9 @@ package diskqueue
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -97,4 +99,27 @@ func debugLog() *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+// stateFileValues reads the state file in dir, which must be sound, into key
+// -> state; nil if there is none.
+func stateFileValues(t tb, dir string) map[string]string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, stateName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, checkStateFile(f, make([]byte, 100)))
+	idx, err := indexStates(f)
+	require.NoError(t, err)
+	out := make(map[string]string, len(idx))
+	for k, st := range idx {
+		b := make([]byte, st.n)
+		_, err := f.ReadAt(b, st.at)
+		require.NoError(t, err)
+		out[k] = string(b)
+	}
+	return out
 }

@@ -432,12 +432,8 @@ func TestModel(t *testing.T) {
 				require.Equal(t, disk, q.disk, "segment bytes")
 				q.mu.Unlock()
 				// A state survives damage to its record once it is saved aside.
-				if b, err := os.ReadFile(filepath.Join(dir, stateName)); err == nil {
-					saved, err := decodeStates(b)
-					require.NoError(t, err)
-					for _, st := range saved {
-						byState[string(st.val)].aside = true
-					}
+				for _, v := range stateFileValues(t, dir) {
+					byState[v].aside = true
 				}
 				for _, k := range []string{"a", "b"} {
 					var want []byte

@@ -47,18 +47,7 @@ func (q *Queue) load() error {
 			q.log.Error("the queue position file is corrupt; everything on disk will be sent again", "err", err)
 		}
 	}
-	b, err = os.ReadFile(filepath.Join(q.dir, stateName))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		q.log.Error("cannot read the saved collector state; using the states in segments", "err", err)
-	default:
-		if states, err := decodeStates(b); err != nil {
-			q.log.Error("the saved collector state is corrupt; using the states in segments", "err", err)
-		} else {
-			q.states = states
-		}
-	}
+	q.loadStates()
 
 	q.nextOff = q.readPos
 	for _, st := range q.states {
@@ -114,6 +103,34 @@ func (q *Queue) load() error {
 	q.durable = q.nextOff
 	q.deleteDead()
 	return nil
+}
+
+// loadStates indexes the state file, leaving the states in it: it is kept
+// open to read them from when asked.
+func (q *Queue) loadStates() {
+	f, err := os.Open(filepath.Join(q.dir, stateName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var states map[string]savedState
+	if err == nil {
+		q.tail = make([]byte, writeBuffer)
+		if err = checkStateFile(f, q.tail); err == nil {
+			states, err = indexStates(f)
+		}
+	}
+	switch {
+	case errors.Is(err, errBadFile):
+		q.log.Error("the saved collector state is corrupt; using the states in segments", "err", err)
+	case err != nil:
+		q.log.Error("cannot read the saved collector state; using the states in segments", "err", err)
+	default:
+		q.states, q.stateFile, q.stateChecked = states, f, true
+		return
+	}
+	if f != nil {
+		_ = f.Close()
+	}
 }
 
 // loadSegment reads one segment, collecting its waiting records and states.
@@ -174,7 +191,7 @@ func (q *Queue) loadSegment(s *segment, last bool) (recs []recMeta, states map[s
 				}
 				at := s.start + int64(off)
 				if len(rec.key) > 0 {
-					states[string(rec.key)] = savedState{off: at, seg: s, at: int64(off)}
+					states[string(rec.key)] = savedState{off: at, seg: s, at: int64(off), n: len(rec.state)}
 					s.hasState = true
 				}
 				if len(rec.data) > 0 && at >= q.readPos {

@@ -171,6 +171,16 @@ type Queue struct {
 	rbuf []byte
 	tail []byte // scratch for the key and state of a record being read
 
+	// stateFile is the state file, kept open: the states whose segment is
+	// gone are read from it. A new state file is renamed over the path
+	// before this one is switched to it, and until then it reads the file
+	// the positions in states point into.
+	stateFile *os.File
+	// stateChecked says the checksum of stateFile was verified. It covers
+	// the whole file only, so it is read whole once, before a state is first
+	// read from the file, and not for every state.
+	stateChecked bool
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -305,37 +315,51 @@ func (q *Queue) LoadState(key string) ([]byte, error) {
 	if !ok {
 		return nil, nil
 	}
-	if s.seg != nil {
-		return q.readState(s)
+	if s.seg == nil && !q.checkStateFile() {
+		return nil, nil // forgotten: the key starts with a baseline
 	}
-	return bytes.Clone(s.val), nil
+	return q.readState(s)
 }
 
-// readState reads back the state of the record s points to, checking the
-// record whole. The state returned is the caller's.
+// readState reads back the state s points to. The state returned is the
+// caller's.
 func (q *Queue) readState(s savedState) ([]byte, error) {
-	var b bytes.Buffer
-	if _, err := q.copyState(s, &b); err != nil {
+	b := bytes.NewBuffer(make([]byte, 0, s.n))
+	if _, err := q.copyState(s, b); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
 }
 
-// copyState streams the state of the record s points to into w, a piece at
-// a time through q.tail, and checks the record's checksum at the end: w has
-// had all of it when the error says it is damaged. It returns the state's
-// length.
+// copyState streams the state s points to into w, a piece at a time through
+// q.tail, and returns its length. From a segment it checks the record's
+// checksum at the end: w has had all of it when the error says it is
+// damaged. From the state file it checks nothing: the caller verifies the
+// file first (checkStateFile).
 func (q *Queue) copyState(s savedState, w io.Writer) (int, error) {
+	if q.tail == nil {
+		q.tail = make([]byte, writeBuffer)
+	}
+	if s.seg == nil {
+		for off, end := s.at, s.at+int64(s.n); off < end; {
+			p := q.tail[:min(end-off, int64(len(q.tail)))]
+			if _, err := q.stateFile.ReadAt(p, off); err != nil {
+				return 0, fmt.Errorf("diskqueue: read state: %w", err)
+			}
+			if _, err := w.Write(p); err != nil {
+				return 0, err
+			}
+			off += int64(len(p))
+		}
+		return s.n, nil
+	}
 	var hb [headerSize]byte
 	if err := q.readAt(s.seg, hb[:], s.at); err != nil {
 		return 0, fmt.Errorf("diskqueue: read state: %w", err)
 	}
 	h, err := parseHeader(hb[:])
-	if err != nil || h.kind != kindRecord || h.keyLen == 0 {
+	if err != nil || h.kind != kindRecord || h.keyLen == 0 || h.stateLen != s.n {
 		return 0, fmt.Errorf("diskqueue: read state: %w", errHeader)
-	}
-	if q.tail == nil {
-		q.tail = make([]byte, writeBuffer)
 	}
 	sum := crc32.Update(0, castagnoli, hb[:28])
 	off, stateAt, end := s.at+headerSize, s.at+int64(headerSize+h.dataLen+h.keyLen), s.at+int64(headerSize+h.payloadLen())
@@ -427,10 +451,7 @@ func (q *Queue) append(data []byte, n int, key string, state []byte, later bool)
 	q.bytes += int64(len(data))
 	q.lines += int64(n)
 	if key != "" {
-		// The previous value's buffer is reused: a state is megabytes for a
-		// large page and comes with every scrape, and no one else holds it
-		// (LoadState returns a copy).
-		q.states[key] = savedState{off: s.start + at, seg: s, at: at}
+		q.states[key] = savedState{off: s.start + at, seg: s, at: at, n: len(state)}
 		s.hasState = true
 	}
 	unsynced := q.dirty // records of an earlier AppendLater
@@ -665,21 +686,25 @@ func (q *Queue) deleteDead() {
 
 // persistStates saves every key's newest state in the state file, so that
 // segment gone, which holds some of them, can go; the states it holds are
-// kept in memory from then on. The active segment is synced first: a state
-// must not become durable before the data record it came with. A state that
-// no longer reads back is left out and forgotten, and logged: its key starts
-// with a baseline. The states in segments are streamed from them into the
-// file, a piece at a time, after a first pass that checks them.
+// read from the state file from then on. The active segment is synced first:
+// a state must not become durable before the data record it came with. A
+// state that no longer reads back is left out and forgotten, and logged: its
+// key starts with a baseline. The states are streamed from the segments and
+// the old state file into the new one, a piece at a time, after a first pass
+// that checks them.
 func (q *Queue) persistStates(gone *segment) error {
 	if q.dirty {
 		if err := q.syncActive(); err != nil {
 			return err
 		}
 	}
+	// Damage in the old file must not be carried into the new one, whose
+	// checksum would vouch for it.
+	q.checkStateFile()
 	lens := make(map[string]int, len(q.states))
 	for k, st := range q.states {
 		if st.seg == nil {
-			lens[k] = len(st.val)
+			lens[k] = st.n
 			continue
 		}
 		n, err := q.copyState(st, io.Discard)
@@ -689,13 +714,15 @@ func (q *Queue) persistStates(gone *segment) error {
 		}
 		lens[k] = n
 	}
-	err := writeFileWith(q.dir, stateName, true, func(f io.Writer) error {
+	at := make(map[string]int64, len(lens)) // where each state goes in the new file
+	f, err := writeFile(q.dir, stateName, true, true, func(f io.Writer) error {
 		sum := crc32.New(castagnoli)
 		w := bufio.NewWriterSize(io.MultiWriter(f, sum), writeBuffer)
 		var b []byte
 		b = append(b, stateMagic...)
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(lens)))
 		_, _ = w.Write(b)
+		pos := int64(len(b))
 		for k, n := range lens {
 			st := q.states[k]
 			b = binary.LittleEndian.AppendUint64(b[:0], uint64(st.off))
@@ -703,9 +730,10 @@ func (q *Queue) persistStates(gone *segment) error {
 			b = binary.LittleEndian.AppendUint32(b, uint32(n))
 			_, _ = w.Write(b)
 			_, _ = w.WriteString(k)
-			if st.seg == nil {
-				_, _ = w.Write(st.val)
-			} else if _, err := q.copyState(st, w); err != nil {
+			pos += int64(len(b) + len(k))
+			at[k] = pos
+			pos += int64(n)
+			if _, err := q.copyState(st, w); err != nil {
 				return err
 			}
 		}
@@ -718,21 +746,63 @@ func (q *Queue) persistStates(gone *segment) error {
 	if err != nil {
 		return err
 	}
+	if q.stateFile != nil {
+		_ = q.stateFile.Close()
+	}
+	q.stateFile, q.stateChecked = f, false
 	for k, st := range q.states {
-		if st.seg == nil || st.seg != gone {
+		if st.seg != nil && st.seg != gone {
 			continue
 		}
-		if _, ok := lens[k]; !ok {
+		p, ok := at[k]
+		if !ok {
 			delete(q.states, k)
 			continue
 		}
-		v, err := q.readState(st)
-		if err != nil { // it read back a moment ago
-			return err
-		}
-		q.states[k] = savedState{off: st.off, val: v}
+		q.states[k] = savedState{off: st.off, at: p, n: lens[k]}
 	}
 	return nil
+}
+
+// checkStateFile verifies the state file's checksum before a state is first
+// read from it, and says whether the states there may be read. If the file
+// is damaged, the states that are only there are forgotten, and logged:
+// their keys start with a baseline.
+func (q *Queue) checkStateFile() bool {
+	if q.stateChecked {
+		return true
+	}
+	used := false // no state read from the file, nothing to check
+	for _, st := range q.states {
+		if st.seg == nil {
+			used = true
+			break
+		}
+	}
+	if !used {
+		return true
+	}
+	if q.tail == nil {
+		q.tail = make([]byte, writeBuffer)
+	}
+	err := checkStateFile(q.stateFile, q.tail)
+	if err == nil {
+		q.stateChecked = true
+		return true
+	}
+	var lost []string
+	for k, st := range q.states {
+		if st.seg == nil {
+			lost = append(lost, k)
+			delete(q.states, k)
+		}
+	}
+	slices.Sort(lost)
+	q.log.Error("saved collector states no longer read back; their targets start with a baseline", "file", stateName, "states", len(lost), "keys", lost, "err", err)
+	// Nothing points into it any more; the next state file replaces it.
+	_ = q.stateFile.Close()
+	q.stateFile = nil
+	return false
 }
 
 func (q *Queue) createSegment() error {
@@ -1069,6 +1139,10 @@ func (q *Queue) closeFiles() error {
 		}
 	}
 	q.active = nil
+	if q.stateFile != nil {
+		errs = append(errs, q.stateFile.Close())
+		q.stateFile = nil
+	}
 	errs = append(errs, q.lockF.Close())
 	return errors.Join(errs...)
 }

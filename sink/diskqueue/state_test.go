@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -236,20 +240,22 @@ func splitLines(b []byte) []string {
 	return out
 }
 
-// TestStateReadBack: the queue keeps no copy of a state whose record is in
-// a segment; it reads it back, checked, when asked (LoadState) and when a
-// segment holding states goes (the state file), and keeps in memory only the
-// states whose segment is gone.
+// TestStateReadBack: the queue keeps no copy of a state. It reads a state
+// back, checked, when asked (LoadState) and when a segment holding states
+// goes (the state file), from the segment while it is there and from the
+// state file after.
 func TestStateReadBack(t *testing.T) {
 	opts := Options{MaxBytes: 1 << 20, SegmentSize: 512}
 	dir := t.TempDir()
 	q, err := Open(dir, opts, testLog(t))
 	require.NoError(t, err)
 	defer func() { _ = q.Close() }()
-	held := func(key string) []byte {
+	inFile := func(key string) bool {
 		q.mu.Lock()
 		defer q.mu.Unlock()
-		return q.states[key].val
+		st, ok := q.states[key]
+		require.True(t, ok, "no state for %q", key)
+		return st.seg == nil
 	}
 
 	require.NoError(t, q.AppendWithState(lines(1, 2), 2, "old", []byte("state of old")))
@@ -257,14 +263,14 @@ func TestStateReadBack(t *testing.T) {
 	require.NoError(t, q.AppendGroup("grouped", lines(2, 2), 2))
 	require.NoError(t, q.CommitGroup("grouped", lines(3, 1), 1, []byte("state of grouped")))
 	for _, k := range []string{"old", "grouped"} {
-		require.Nil(t, held(k), "a copy of the state of %q is kept", k)
+		require.False(t, inFile(k), "the state of %q is not read from its segment", k)
 	}
 	b, err := q.LoadState("old")
 	require.NoError(t, err)
 	require.Equal(t, "state of old", string(b))
 
 	// Fill segments past the first and send everything: the first segment
-	// goes, and the states it held move to the state file and to memory.
+	// goes, and the states it held are read from the state file.
 	first := segFiles(t, dir)[0]
 	for i := range 10 {
 		require.NoError(t, q.Append(lines(10+i, 3), 3))
@@ -272,8 +278,12 @@ func TestStateReadBack(t *testing.T) {
 	drain(t, q, 1000, 1<<20)
 	_, err = os.Stat(first)
 	require.ErrorIs(t, err, fs.ErrNotExist, "the first segment was not deleted")
-	require.Equal(t, "state of old", string(held("old")))
-	require.Equal(t, "state of grouped", string(held("grouped")))
+	for k, want := range map[string]string{"old": "state of old", "grouped": "state of grouped"} {
+		require.True(t, inFile(k), "the state of %q is not read from the state file", k)
+		b, err := q.LoadState(k)
+		require.NoError(t, err)
+		require.Equal(t, want, string(b), k)
+	}
 
 	// A state in a live segment that no longer reads back is an error, not
 	// another state, and does not keep the others from the state file.
@@ -289,6 +299,13 @@ func TestStateReadBack(t *testing.T) {
 	q.mu.Lock()
 	require.NoError(t, q.persistStates(nil))
 	q.mu.Unlock()
+	// The states read from the file are read from the new one now.
+	for k, want := range map[string]string{"old": "state of old", "grouped": "state of grouped"} {
+		require.True(t, inFile(k), k)
+		b, err := q.LoadState(k)
+		require.NoError(t, err)
+		require.Equal(t, want, string(b), k)
+	}
 	require.NoError(t, q.Close())
 
 	q, err = Open(dir, opts, testLog(t))
@@ -298,4 +315,157 @@ func TestStateReadBack(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, string(b), k)
 	}
+	for _, k := range []string{"old", "grouped"} {
+		require.True(t, inFile(k), "after a restart the state of %q is not read from the state file", k)
+	}
+}
+
+// TestStateNoCopyHeld: however many segments holding states go, a state is
+// not held in memory; each key's newest state still reads back, from its
+// segment or from the state file, before and after a restart.
+func TestStateNoCopyHeld(t *testing.T) {
+	// Nothing in a savedState can hold a state's bytes.
+	typ := reflect.TypeFor[savedState]()
+	for i := range typ.NumField() {
+		switch f := typ.Field(i); f.Type.Kind() {
+		case reflect.Slice, reflect.Array, reflect.String, reflect.Map, reflect.Interface:
+			t.Fatalf("savedState.%s (%s) can hold a state", f.Name, f.Type)
+		case reflect.Pointer:
+			require.Equal(t, reflect.TypeFor[*segment](), f.Type, "savedState.%s", f.Name)
+		}
+	}
+
+	opts := Options{MaxBytes: 1 << 20, SegmentSize: 2048}
+	dir := t.TempDir()
+	q, err := Open(dir, opts, testLog(t))
+	require.NoError(t, err)
+	defer func() { _ = q.Close() }()
+	keys := []string{"a", "b", "c", "d", "e"}
+	want := map[string]string{}
+	check := func() {
+		t.Helper()
+		for _, k := range keys {
+			b, err := q.LoadState(k)
+			require.NoError(t, err)
+			require.Equal(t, want[k], string(b), k)
+		}
+	}
+	inFile := 0
+	for round := range 200 {
+		// Keys go quiet at different rounds, so that the state file holds
+		// states written many files ago next to new ones; the state sizes
+		// vary so that positions shift.
+		k := keys[round%len(keys)]
+		if round > 100 && k == "e" || round > 150 && k == "d" {
+			k = keys[round%3]
+		}
+		want[k] = strings.Repeat(fmt.Sprintf("%s%d;", k, round), 1+round%37)
+		require.NoError(t, q.AppendWithState(lines(round, 2), 2, k, []byte(want[k])))
+		drain(t, q, 1000, 1<<20)
+		if round%17 == 0 {
+			check()
+		}
+		q.mu.Lock()
+		for _, st := range q.states {
+			if st.seg == nil {
+				inFile++
+			}
+		}
+		q.mu.Unlock()
+	}
+	require.Positive(t, inFile, "no state was ever read from the state file")
+	require.Greater(t, fileSize(t, filepath.Join(dir, stateName)), int64(0))
+	check()
+	q.mu.Lock()
+	for k, st := range q.states {
+		if st.seg == nil {
+			require.Equal(t, len(want[k]), st.n, k)
+		}
+	}
+	q.mu.Unlock()
+	require.NoError(t, q.Close())
+	q, err = Open(dir, opts, testLog(t))
+	require.NoError(t, err)
+	check()
+}
+
+// TestStateFileDamaged: the state file's checksum is the only thing that
+// vouches for the states read from it. Damage found there, when a state is
+// asked for or when the file is written anew, forgets those states (their
+// targets start with a baseline) and is logged; it is not carried into the
+// next state file, and the states in live segments are not touched.
+func TestStateFileDamaged(t *testing.T) {
+	for _, found := range []string{"LoadState", "persistStates"} {
+		t.Run(found, func(t *testing.T) {
+			opts := Options{MaxBytes: 1 << 20, SegmentSize: 512}
+			dir := t.TempDir()
+			var logged syncBuffer
+			log := slog.New(slog.NewTextHandler(io.MultiWriter(&logged, tWriter{t}), nil))
+			q, err := Open(dir, opts, log)
+			require.NoError(t, err)
+			defer func() { _ = q.Close() }()
+
+			require.NoError(t, q.AppendWithState(lines(1, 1), 1, "gone1", []byte("state of gone1")))
+			require.NoError(t, q.AppendWithState(lines(2, 1), 1, "gone2", []byte("state of gone2")))
+			for i := range 10 {
+				require.NoError(t, q.Append(lines(10+i, 3), 3))
+			}
+			drain(t, q, 1000, 1<<20)
+			require.NoError(t, q.AppendWithState(lines(3, 1), 1, "live", []byte("state of live")))
+			q.mu.Lock()
+			st := q.states["gone2"]
+			require.Nil(t, st.seg, "the state of gone2 is not in the state file")
+			require.NotNil(t, q.states["live"].seg)
+			q.mu.Unlock()
+			flipByte(t, filepath.Join(dir, stateName), int(st.at)+3)
+
+			switch found {
+			case "LoadState":
+				for _, k := range []string{"gone2", "gone1"} {
+					b, err := q.LoadState(k)
+					require.NoError(t, err)
+					require.Nil(t, b, k)
+				}
+			case "persistStates":
+				q.mu.Lock()
+				require.NoError(t, q.persistStates(nil))
+				q.mu.Unlock()
+			}
+			require.Contains(t, logged.String(), "level=ERROR msg=\"saved collector states no longer read back")
+			b, err := q.LoadState("live")
+			require.NoError(t, err)
+			require.Equal(t, "state of live", string(b))
+			q.mu.Lock()
+			require.NoError(t, q.persistStates(nil))
+			q.mu.Unlock()
+			require.Equal(t, map[string]string{"live": "state of live"}, stateFileValues(t, dir))
+
+			require.NoError(t, q.Close())
+			q, err = Open(dir, opts, log)
+			require.NoError(t, err)
+			for k, want := range map[string]string{"gone1": "", "gone2": "", "live": "state of live"} {
+				b, err := q.LoadState(k)
+				require.NoError(t, err)
+				require.Equal(t, want, string(b), k)
+			}
+		})
+	}
+}
+
+// syncBuffer collects what the queue logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
