@@ -13,8 +13,9 @@ import (
 )
 
 // sinkLevel is config.Default's influxdb.gzip_level, which is what
-// klauspost/compress takes gzip.DefaultCompression to be (compress/gzip
-// takes it as 6), and so Telegraf's level.
+// klauspost/compress takes gzip.DefaultCompression to be. compress/gzip
+// takes it as 6, and that is what Telegraf v1.37.2's influxdb output writes
+// with (internal.CompressWithGzip: compress/gzip's NewWriter).
 const sinkLevel = 5
 
 // gzipLibs are the two gzip packages the bridge could use: the sink and the
