@@ -224,10 +224,13 @@ type Converter struct {
 	// labels (le and quantile left out) are remembered in tagsLabels and
 	// tagsBuf, and whose keys c.key and c.skey still hold; nil when none.
 	// tagsEmpty is how many of those labels were empty.
+	// tagsSeries is the Sample.Series they came with: a sample of the same
+	// non-zero Series has them without a comparison (see sameSeries).
 	tagsFor    *familyInfo
 	tagsLabels []tagsLabel
 	tagsBuf    []byte
 	tagsEmpty  int
+	tagsSeries uint64
 	// noTagsCache turns the above off, for tests comparing with it on.
 	noTagsCache bool
 }
@@ -586,7 +589,12 @@ func (c *Converter) sample(s *Sample, out []byte, stats *ConvertStats) []byte {
 		same    bool
 	)
 	if c.tagsFor == c.fi && !total && !c.noTagsCache {
-		dropped, same = c.sameTags(s.Labels, drop)
+		if s.Series != 0 && s.Series == c.tagsSeries {
+			dropped, same = c.sameSeries(s.Labels, drop)
+		}
+		if !same {
+			dropped, same = c.sameTags(s.Labels, drop)
+		}
 	}
 	if same {
 		// c.key and c.skey hold this tag set already.
@@ -638,7 +646,7 @@ func (c *Converter) writeTags(s *Sample, drop string, total, stateful bool) (dro
 	if c.fi.typ == Histogram || c.fi.typ == Summary {
 		// The buckets, sum and count of a series come one after the other
 		// with the same labels but le: remember them, keep the keys.
-		c.tagsFor, c.tagsEmpty = c.fi, c.empty-empty
+		c.tagsFor, c.tagsEmpty, c.tagsSeries = c.fi, c.empty-empty, s.Series
 		c.tagsBuf = c.tagsBuf[:0]
 		c.tagsLabels = c.tagsLabels[:0]
 		for i := range s.Labels {
@@ -685,6 +693,21 @@ func (c *Converter) sameTags(labels []Label, drop string) (dropped []byte, same 
 		return nil, false
 	}
 	return dropped, true
+}
+
+// sameSeries is sameTags for a sample of the metric whose labels are
+// remembered (the same Sample.Series): they are those labels, the label
+// named drop last, so only the count and that last name need a look. It
+// says false where that does not hold, for sameTags to decide.
+func (c *Converter) sameSeries(labels []Label, drop string) (dropped []byte, same bool) {
+	n := len(labels)
+	if drop == "" {
+		return nil, n == len(c.tagsLabels)
+	}
+	if n != len(c.tagsLabels)+1 || string(labels[n-1].Name) != drop {
+		return nil, false
+	}
+	return labels[n-1].Value, true
 }
 
 // appendTags appends the sorted tag set of labels and the static tags to

@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"bytes"
+	"fmt"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -36,7 +38,36 @@ func BenchmarkConvert(b *testing.B) {
 	}
 }
 
+// BenchmarkConvertProto is BenchmarkConvert on the protobuf pages a
+// Traefik sends a scraper that asks for them (as the bridge does), from
+// the ProtoParser: pages of 100 and 500 services.
+func BenchmarkConvertProto(b *testing.B) {
+	for _, services := range []int{100, 500} {
+		var pages [][]byte
+		for _, schema := range []string{"traefik", "telegraf"} {
+			b.Run(fmt.Sprintf("traefikpage-%d/%s", services, schema), func(b *testing.B) {
+				if pages == nil {
+					pages = [][]byte{textToDelimited(b, traefikpage.Generate(services, 1)), textToDelimited(b, traefikpage.Generate(services, 2))}
+				}
+				p := NewProtoParser()
+				benchConvertFrom(b, schema, pages, func(body []byte) SampleReader {
+					p.ResetReader(bytes.NewReader(body))
+					return p
+				})
+			})
+		}
+	}
+}
+
 func benchConvert(b *testing.B, schema string, bodies [][]byte) {
+	p := NewParser()
+	benchConvertFrom(b, schema, bodies, func(body []byte) SampleReader {
+		p.Reset(body)
+		return p
+	})
+}
+
+func benchConvertFrom(b *testing.B, schema string, bodies [][]byte, reader func(body []byte) SampleReader) {
 	c, err := NewConverter(ConvertOptions{
 		Schema: schema, Precision: time.Second, SeriesTTL: time.Hour,
 		Tags: map[string]string{"host": "bench-pod-7d9f8", "instance": "10.0.0.1:9100"},
@@ -45,14 +76,12 @@ func benchConvert(b *testing.B, schema string, bodies [][]byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := NewParser()
 	var out []byte
 	samples := 0
 	ts := t0
 	// Warm up: the first scrape creates the series.
 	for _, body := range bodies {
-		p.Reset(body)
-		if out, _, err = c.Convert(p, ts, out[:0]); err != nil {
+		if out, _, err = c.Convert(reader(body), ts, out[:0]); err != nil {
 			b.Fatal(err)
 		}
 		ts = ts.Add(10 * time.Second)
@@ -61,9 +90,8 @@ func benchConvert(b *testing.B, schema string, bodies [][]byte) {
 	b.ResetTimer()
 	cpu0 := processCPU(b)
 	for i := 0; b.Loop(); i++ {
-		p.Reset(bodies[i%len(bodies)])
 		var st ConvertStats
-		out, st, err = c.Convert(p, ts, out[:0])
+		out, st, err = c.Convert(reader(bodies[i%len(bodies)]), ts, out[:0])
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,11 +1,14 @@
 package collector
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
@@ -123,6 +126,59 @@ func TestTagsCacheChangesNothing(t *testing.T) {
 			}
 		})
 	})
+	// From protobuf the samples of one metric carry its Series, and the
+	// converter takes the remembered tags without comparing them: the same
+	// lines as the text page without the cache.
+	t.Run("protobuf", func(t *testing.T) {
+		convert := func(t require.TestingT, schema string, pages [][]byte, proto bool) []string {
+			c, err := NewConverter(ConvertOptions{
+				Schema: schema, Precision: time.Second, SeriesTTL: time.Hour,
+				Tags: map[string]string{"host": "h", "a": "static"},
+			})
+			require.NoError(t, err)
+			c.noTagsCache = !proto
+			var outs []string
+			ts := t0
+			tp, pp := NewParser(), NewProtoParser()
+			for _, page := range pages {
+				var src SampleReader = tp
+				if proto {
+					pp.ResetReader(bytes.NewReader(page))
+					src = pp
+				} else {
+					tp.Reset(page)
+				}
+				out, st, err := c.Convert(src, ts, nil)
+				outs = append(outs, fmt.Sprintf("%s%+v %v", out, st, err))
+				ts = ts.Add(10 * time.Second)
+			}
+			return outs
+		}
+		both := func(t require.TestingT, text, pb [][]byte) {
+			for _, schema := range []string{"traefik", "telegraf"} {
+				require.Equal(t, convert(t, schema, text, false), convert(t, schema, pb, true), schema)
+			}
+		}
+		rapid.Check(t, func(t *rapid.T) {
+			var text, pb [][]byte
+			for range 2 {
+				mfs := genRegistryPage(t)
+				var b bytes.Buffer
+				for _, mf := range mfs {
+					_, err := expfmt.MetricFamilyToText(&b, mf)
+					require.NoError(t, err)
+				}
+				text, pb = append(text, b.Bytes()), append(pb, encodeDelimited(t, mfs))
+			}
+			both(t, text, pb)
+		})
+		var text, pb [][]byte
+		for i := 1; i <= 3; i++ {
+			page := traefikpage.Generate(20, i)
+			text, pb = append(text, page), append(pb, textToDelimited(t, page))
+		}
+		both(t, text, pb)
+	})
 	t.Run("fixtures", func(t *testing.T) {
 		pages := readScrapes(t)
 		pages = append(pages, string(traefikpage.Generate(20, 1)), string(traefikpage.Generate(20, 2)))
@@ -130,4 +186,46 @@ func TestTagsCacheChangesNothing(t *testing.T) {
 			convertBoth(t, schema, pages)
 		}
 	})
+}
+
+// TestSameSeriesOddLabels: a histogram metric that carries a label named le
+// itself, which client_golang refuses but a protobuf page can hold, is not
+// taken for the remembered series by its Series alone: with and without
+// the tag cache the lines are the same.
+func TestSameSeriesOddLabels(t *testing.T) {
+	str := func(s string) *string { return &s }
+	f64 := func(v float64) *float64 { return &v }
+	u64 := func(v uint64) *uint64 { return &v }
+	metric := func(k uint64, labels ...string) *dto.Metric {
+		m := &dto.Metric{Histogram: &dto.Histogram{
+			SampleCount: u64(3 * k), SampleSum: f64(1.5 * float64(k)),
+			Bucket: []*dto.Bucket{{UpperBound: f64(1), CumulativeCount: u64(2 * k)}},
+		}}
+		for i := 0; i < len(labels); i += 2 {
+			m.Label = append(m.Label, &dto.LabelPair{Name: str(labels[i]), Value: str(labels[i+1])})
+		}
+		return m
+	}
+	page := func(k uint64) []byte {
+		mf := &dto.MetricFamily{Name: str("traefik_service_request_duration_seconds"), Type: dto.MetricType_HISTOGRAM.Enum(), Metric: []*dto.Metric{
+			metric(k, "code", "200", "le", "x", "service", "s1"), metric(k, "code", "200", "service", "s2"), metric(k, "code", "", "service", "s3"),
+		}}
+		return encodeDelimited(t, []*dto.MetricFamily{mf})
+	}
+	for _, schema := range []string{"traefik", "telegraf"} {
+		var outs [2]string
+		for i, off := range []bool{false, true} {
+			c, err := NewConverter(ConvertOptions{Schema: schema, Precision: time.Second, SeriesTTL: time.Hour})
+			require.NoError(t, err)
+			c.noTagsCache = off
+			p := NewProtoParser()
+			for k := range 2 {
+				p.ResetReader(bytes.NewReader(page(uint64(k + 1))))
+				out, st, err := c.Convert(p, t0.Add(time.Duration(k)*10*time.Second), nil)
+				outs[i] += fmt.Sprintf("%s%+v %v\n", out, st, err)
+			}
+		}
+		require.Equal(t, outs[1], outs[0], schema)
+		require.Contains(t, outs[0], `service=s1`, schema)
+	}
 }

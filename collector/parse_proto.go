@@ -85,7 +85,8 @@ type ProtoParser struct {
 	le, quant  []byte
 	sample     Sample
 	bounds     []boundText
-	boundsNext int // where the next bound is likely to be: series repeat their bounds in order
+	boundsNext int    // where the next bound is likely to be: series repeat their bounds in order
+	series     uint64 // the Sample.Series of the Metric being yielded
 }
 
 // protoItem is a bucket (bound: upper bound) or a quantile.
@@ -482,6 +483,7 @@ func (p *ProtoParser) startFamily(at int64) bool {
 // readMetric decodes one Metric message at offset off of the stream into
 // the labels and values its samples are made of.
 func (p *ProtoParser) readMetric(m []byte, off int64) bool {
+	p.series++
 	p.labels, p.items = p.labels[:0], p.items[:0]
 	p.value, p.sumV, p.countV, p.countF = 0, 0, 0, 0
 	p.ts, p.hasTs, p.needInf = 0, false, true
@@ -819,6 +821,7 @@ func (p *ProtoParser) emit(i int) {
 	s := &p.sample
 	s.Family, s.Type = p.famName, p.ftype
 	s.TimestampMs, s.HasTimestamp = p.ts, p.hasTs
+	s.Series = p.series
 	labels := p.labels[:p.nl]
 	s.Labels = labels
 	switch p.ftype {

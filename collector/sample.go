@@ -35,4 +35,10 @@ type Sample struct {
 	// TimestampMs is the explicit timestamp, valid when HasTimestamp.
 	TimestampMs  int64
 	HasTimestamp bool
+	// Series, when not zero, numbers the metric the sample comes from:
+	// samples with the same Series are the buckets or quantiles, sum and
+	// count of one metric, with its labels unchanged, the le or quantile
+	// label going last. The protobuf parser knows this; the text parser
+	// leaves it zero.
+	Series uint64
 }
