@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/syncbuf"
 )
 
 // appendRecorder is an Appender that keeps what it is given.
@@ -53,23 +54,8 @@ func (r *appendRecorder) take() (all string, records []string, lines []int) {
 	return all, records, lines
 }
 
-// syncBuffer is a log sink safe for the collector's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer captures logs written by other goroutines while the test reads them.
+type syncBuffer = syncbuf.Buffer
 
 func testConfig(urls ...string) *config.Config {
 	cfg := config.Default()

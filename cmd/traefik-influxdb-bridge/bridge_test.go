@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/influxtest"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/syncbuf"
 )
 
 // fakeTraefik serves the pages in order, then the last one for ever, like a
@@ -129,23 +129,8 @@ func (p *bridgeProc) terminate(t *testing.T) int {
 	}
 }
 
-// syncBuffer is a bytes.Buffer the process writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer captures logs written by other goroutines while the test reads them.
+type syncBuffer = syncbuf.Buffer
 
 // eventually polls cond every 50ms until it holds or the deadline passes: the
 // wait is for a condition, not a guess at how long something takes.

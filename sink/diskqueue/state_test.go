@@ -12,11 +12,12 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/syncbuf"
 )
 
 // durability follows what the queue has synced, so that a simulated crash can
@@ -452,20 +453,5 @@ func TestStateFileDamaged(t *testing.T) {
 	}
 }
 
-// syncBuffer collects what the queue logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer captures logs written by other goroutines while the test reads them.
+type syncBuffer = syncbuf.Buffer
