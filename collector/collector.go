@@ -670,10 +670,10 @@ const defaultFlushEvery = 1 << 20
 const groupRetryEvery = 64 << 10
 
 // groupFirst is how much line protocol a scrape builds up before it opens
-// a group: a smaller page goes to the StateStore in one append with its
-// state, as a 20-service page at 10 s did with the 1 MiB of before (about
-// 550 KB; grouped now, the bridge-shipped sidecar peaked at 18.4 MiB
-// against 19.8 in one 2-minute run each).
+// a group; a smaller page goes to the StateStore in one append with its
+// state. A 20-service page (about 550 KB) is grouped: as a sidecar the
+// shipped config peaked at 18.4 MiB against 19.8 with the 1 MiB threshold
+// of before (one 2-minute run each).
 const groupFirst = 256 << 10
 
 // groupRecordsPerBatch: a grouped scrape's records are this many to a
