@@ -76,7 +76,8 @@
 // checked, and after from the state file, which it holds open and whose
 // checksum, over the whole file, it verifies once before the first such read.
 //
-// The position file is written at each Commit without fsync: losing it to a
-// crash sends committed data again, which InfluxDB absorbs, since a point with
-// the same series and timestamp overwrites the old one.
+// The position file is overwritten in place at each Commit, without fsync:
+// losing it to a crash sends committed data again, which InfluxDB absorbs,
+// since a point with the same series and timestamp overwrites the old one.
+// Close replaces it whole and syncs it.
 package diskqueue

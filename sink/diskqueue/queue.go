@@ -180,6 +180,8 @@ type Queue struct {
 	// the whole file only, so it is read whole once, before a state is first
 	// read from the file, and not for every state.
 	stateChecked bool
+	// posFile is the position file, kept open for Commit (savePosition).
+	posFile *os.File
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -1061,14 +1063,39 @@ func (q *Queue) Commit(b sink.Batch) error {
 	q.cur = nil
 	if end > q.readPos {
 		q.readPos = end
-		// Not synced: losing it to a crash only sends committed data again,
-		// which InfluxDB absorbs (same series and timestamp overwrite).
-		if err := writeFileAtomic(q.dir, positionName, encodePosition(end), false); err != nil {
+		if err := q.savePosition(end); err != nil {
 			q.log.Warn("cannot save the queue position; committed data may be sent again after a restart", "err", err)
 		}
 	}
 	q.deleteDead()
 	return nil
+}
+
+// savePosition overwrites the position file in place, through a file kept
+// open: a commit per scrape, the temporary file, rename and directory update
+// of writeFileAtomic were 4 % of a sidecar's CPU. Not synced: losing it to a
+// crash only sends committed data again, which InfluxDB absorbs (same
+// series and timestamp overwrite). Its 20 bytes sit in the file's first
+// sector, which a power cut leaves old or new; should they come back
+// damaged all the same, the checksum says so and everything on disk is
+// sent again. Close still replaces the file whole and syncs it.
+func (q *Queue) savePosition(pos int64) error {
+	b := encodePosition(pos)
+	if q.posFile == nil {
+		f, err := os.OpenFile(filepath.Join(q.dir, positionName), os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		// A longer file, which this queue does not write, would fail the
+		// checksum; cut before the write, it still holds the old position.
+		if err := f.Truncate(int64(len(b))); err != nil {
+			_ = f.Close()
+			return err
+		}
+		q.posFile = f
+	}
+	_, err := q.posFile.WriteAt(b, 0)
+	return err
 }
 
 // Stats reports what the queue holds and what it has dropped since Open.
@@ -1118,6 +1145,11 @@ func (q *Queue) Close() error {
 			errs = append(errs, fmt.Errorf("fsync: %w", err))
 		}
 	}
+	if q.posFile != nil {
+		// Closed before its path is replaced, as some systems require.
+		errs = append(errs, q.posFile.Close())
+		q.posFile = nil
+	}
 	if err := writeFileAtomic(q.dir, positionName, encodePosition(q.readPos), true); err != nil {
 		errs = append(errs, fmt.Errorf("save position: %w", err))
 	}
@@ -1142,6 +1174,10 @@ func (q *Queue) closeFiles() error {
 	if q.stateFile != nil {
 		errs = append(errs, q.stateFile.Close())
 		q.stateFile = nil
+	}
+	if q.posFile != nil {
+		errs = append(errs, q.posFile.Close())
+		q.posFile = nil
 	}
 	errs = append(errs, q.lockF.Close())
 	return errors.Join(errs...)
