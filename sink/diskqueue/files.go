@@ -151,9 +151,9 @@ type savedState struct {
 // magic, count, then per key offset, key length, value length, key, value;
 // CRC-32C of everything before it. Queue.persistStates writes it.
 
-// checkStateFile verifies the checksum of the state file f, reading it
+// verifyStateFile verifies the checksum of the state file f, reading it
 // through buf a piece at a time: a state file is megabytes.
-func checkStateFile(f *os.File, buf []byte) error {
+func verifyStateFile(f *os.File, buf []byte) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
@@ -182,7 +182,7 @@ func checkStateFile(f *os.File, buf []byte) error {
 }
 
 // indexStates reads where each key's state is in the state file f, whose
-// checksum checkStateFile has verified, leaving the values in the file.
+// checksum verifyStateFile has verified, leaving the values in the file.
 func indexStates(f *os.File) (map[string]savedState, error) {
 	fi, err := f.Stat()
 	if err != nil {

@@ -111,7 +111,7 @@ func stateFileValues(t tb, dir string) map[string]string {
 	}
 	require.NoError(t, err)
 	defer f.Close()
-	require.NoError(t, checkStateFile(f, make([]byte, 100)))
+	require.NoError(t, verifyStateFile(f, make([]byte, 100)))
 	idx, err := indexStates(f)
 	require.NoError(t, err)
 	out := make(map[string]string, len(idx))

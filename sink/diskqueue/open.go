@@ -115,7 +115,7 @@ func (q *Queue) loadStates() {
 	var states map[string]savedState
 	if err == nil {
 		q.tail = make([]byte, writeBuffer)
-		if err = checkStateFile(f, q.tail); err == nil {
+		if err = verifyStateFile(f, q.tail); err == nil {
 			states, err = indexStates(f)
 		}
 	}

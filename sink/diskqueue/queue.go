@@ -787,7 +787,7 @@ func (q *Queue) checkStateFile() bool {
 	if q.tail == nil {
 		q.tail = make([]byte, writeBuffer)
 	}
-	err := checkStateFile(q.stateFile, q.tail)
+	err := verifyStateFile(q.stateFile, q.tail)
 	if err == nil {
 		q.stateChecked = true
 		return true
