@@ -1,6 +1,9 @@
 package collector
 
-import "io"
+import (
+	"context"
+	"io"
+)
 
 // Appender takes what one scrape produced: n complete, newline-terminated
 // line-protocol lines. It copies what it keeps. sink.Queue satisfies it, so the
@@ -37,6 +40,9 @@ type StateStore interface {
 type GroupStore interface {
 	StateStore
 	TryBeginGroup(key string) (ok bool, err error)
+	// BeginGroupContext waits until no other group is open, or until ctx
+	// ends and returns its error.
+	BeginGroupContext(ctx context.Context, key string) error
 	AppendGroup(key string, lines []byte, n int) error
 	CommitGroupFrom(key string, lines []byte, n int, stateLen int, writeState func(w io.Writer) error) error
 	AbortGroup(key string)

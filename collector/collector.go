@@ -52,7 +52,10 @@ type Collector struct {
 	// flushEvery is how much line protocol the converter builds up between
 	// handing records over; tests lower it to hand over every few lines.
 	flushEvery int
-	log        *slog.Logger
+	// groupHold is how many bytes of lines a grouped scrape holds while
+	// another target's group is open before it waits for that group.
+	groupHold int
+	log       *slog.Logger
 	// fetch and errorKind are the Scraper's (Stream, ErrorKind); tests
 	// replace them to drive the loop under testing/synctest, where real
 	// sockets would stall the fake clock.
@@ -122,7 +125,7 @@ func New(cfg *config.Config, out Appender, reg prometheus.Registerer, log *slog.
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Collector{cfg: cfg, out: out, log: log, fetch: sc.Stream, errorKind: ErrorKind, closeIdle: sc.Close, resolver: net.DefaultResolver, m: m,
-		flushEvery: defaultFlushEvery}
+		flushEvery: defaultFlushEvery, groupHold: defaultGroupHold}
 	// Only the traefik schema writes deltas; the others are cumulative and
 	// have nothing to carry over a restart.
 	if store, ok := out.(StateStore); ok && cfg.Schema == config.SchemaTraefik {
@@ -454,10 +457,15 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 	// appendRecords cuts from the whole scrape.
 	//
 	// A GroupStore gets them the same way, in a group that the state ends
-	// (append). The group is opened at the first flush, and only if no
-	// other target's is open: a scrape must not wait for another while its
-	// body is being read, so until then it holds its lines as without a
-	// GroupStore, and a page smaller than groupFirst never opens one. Its
+	// (append). The group is opened at the first flush if no other
+	// target's is open; a page smaller than groupFirst never opens one.
+	// While another target's group is open (several URLs or dns+
+	// addresses, scraped at once) a scrape holds its lines and asks again
+	// every groupRetryEvery bytes, converting on beside the other; once it
+	// holds c.groupHold bytes it waits for the group instead, its body
+	// unread meanwhile, so that its lines never grow with the page. That
+	// wait does not count against traefik.timeout (Stream counts only the
+	// waits for Traefik), and it ends when the other scrape ends. Its
 	// records are a quarter of a batch: the disk queue joins records into
 	// batches when it sends, so they cost only their headers, while the
 	// converter holds about one record (a batch is about 1 MB at 100
@@ -491,7 +499,12 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 				// The group is refused while another is open or an append
 				// (the self-metrics', say) is being written and synced: ask
 				// again soon, so that lines pile up for no longer than that.
-				if ok, err := c.groups.TryBeginGroup(t.stateKey); !ok || err != nil {
+				ok, err := c.groups.TryBeginGroup(t.stateKey)
+				if !ok && err == nil && len(done) >= c.groupHold {
+					err = c.groups.BeginGroupContext(ctx, t.stateKey)
+					ok = err == nil
+				}
+				if !ok || err != nil {
 					return 0, groupRetryEvery
 				}
 				grouped = true
@@ -668,6 +681,12 @@ const defaultFlushEvery = 1 << 20
 // groupRetryEvery is how many more bytes of line protocol the converter
 // builds up before a scrape that could not open its group tries again.
 const groupRetryEvery = 64 << 10
+
+// defaultGroupHold is how much line protocol a scrape holds, while another
+// target's group is open, before it waits for that group: about what a
+// scrape into the memory queue holds at most (defaultFlushEvery), 40 % of
+// a 100-service page in the traefik schema.
+const defaultGroupHold = 1 << 20
 
 // groupFirst is how much line protocol a scrape builds up before it opens
 // a group; a smaller page goes to the StateStore in one append with its

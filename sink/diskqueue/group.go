@@ -1,6 +1,7 @@
 package diskqueue
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -52,10 +53,18 @@ func checkKey(key string) error {
 // appends wait. Every BeginGroup that returns nil must be followed by
 // CommitGroup or AbortGroup with the same key.
 func (q *Queue) BeginGroup(key string) error {
+	return q.BeginGroupContext(context.Background(), key)
+}
+
+// BeginGroupContext is BeginGroup that stops waiting when ctx ends, and
+// then returns ctx's error.
+func (q *Queue) BeginGroupContext(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	q.gmu.Lock()
+	if err := q.gmu.LockContext(ctx); err != nil {
+		return err
+	}
 	if err := q.beginGroup(key); err != nil {
 		q.gmu.Unlock()
 		return err

@@ -166,6 +166,52 @@ func TestGroupKeepsOthersOut(t *testing.T) {
 	}
 }
 
+// TestBeginGroupContext: a group begun with a context waits for the open
+// group, gives up when its context ends (leaving the queue as it was, the
+// other group open), and gets the queue once the other group ends.
+func TestBeginGroupContext(t *testing.T) {
+	q, err := Open(t.TempDir(), Options{MaxBytes: 1 << 20}, testLog(t))
+	require.NoError(t, err)
+	defer q.Close()
+	require.ErrorIs(t, q.BeginGroupContext(canceled(), "b"), context.Canceled, "a context already ended")
+	require.NoError(t, q.BeginGroup("a"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- q.BeginGroupContext(ctx, "b") }()
+	select {
+	case err := <-gaveUp:
+		t.Fatalf("a group began while another was open: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancel()
+	require.ErrorIs(t, <-gaveUp, context.Canceled)
+	// "a" is still the open group, and the one that gave up holds nothing.
+	require.NoError(t, q.AppendGroup("a", lines(1, 2), 2))
+	ok, err := q.TryBeginGroup("c")
+	require.NoError(t, err)
+	require.False(t, ok)
+
+	began := make(chan error, 1)
+	go func() {
+		err := q.BeginGroupContext(context.Background(), "b")
+		if err == nil {
+			err = q.CommitGroup("b", lines(2, 1), 1, []byte("b"))
+		}
+		began <- err
+	}()
+	select {
+	case err := <-began:
+		t.Fatalf("a group began while another was open: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.NoError(t, q.CommitGroup("a", nil, 0, []byte("a")))
+	require.NoError(t, <-began)
+	got, _ := drain(t, q, 1000, 1<<20)
+	require.Equal(t, []int{1, 2}, ids(t, got))
+	require.Equal(t, "b", loadState(t, q, "b"))
+}
+
 func TestGroupAbort(t *testing.T) {
 	dir := t.TempDir()
 	q, err := Open(dir, Options{MaxBytes: 1 << 20}, testLog(t))

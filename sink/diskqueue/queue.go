@@ -140,7 +140,7 @@ type Queue struct {
 	// AbortGroup. It is taken before mu, which guards everything else and
 	// is held only for a record's write at a time, so the sender's Next and
 	// Commit are not kept waiting for the length of a scrape.
-	gmu sync.Mutex
+	gmu waitLock
 
 	mu         sync.Mutex
 	closed     bool
@@ -229,6 +229,7 @@ func open(dir string, opts Options, log *slog.Logger, h hooks) (*Queue, error) {
 		return nil, fmt.Errorf("diskqueue: directory %q is not writable: %w", dir, err)
 	}
 	q := &Queue{
+		gmu:     newWaitLock(),
 		dir:     dir,
 		opts:    opts,
 		log:     log.With("queue_dir", dir),
