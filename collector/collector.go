@@ -620,11 +620,10 @@ func (c *Collector) append(t *target, lp []byte, prior error, grouped bool) bool
 	if c.store != nil {
 		n := bytes.Count(lp, []byte{'\n'})
 		if grouped {
-			// The state is marshalled twice, a piece at a time, to count
-			// it and to write it: a large page's is megabytes, which the
-			// heap would otherwise hold at the end of every scrape.
-			var size int
-			size, t.statePiece = t.conv.stateSize(t.statePiece)
+			// The state is counted, then written a piece at a time: a
+			// large page's is megabytes, which the heap would otherwise
+			// hold at the end of every scrape.
+			size := t.conv.stateSize()
 			write := func(w io.Writer) (err error) {
 				t.statePiece, err = t.conv.writeState(w, t.statePiece)
 				return err

@@ -153,6 +153,38 @@ func BenchmarkConverterState(b *testing.B) {
 	}
 }
 
+// BenchmarkConverterStateSize is what a grouped scrape spends on its state
+// besides writing it: counting its length for the disk queue's header
+// (stateSize), per scrape, at 100 and 500 services.
+func BenchmarkConverterStateSize(b *testing.B) {
+	for _, services := range []int{100, 500} {
+		b.Run("traefikpage-"+strconv.Itoa(services), func(b *testing.B) {
+			c, err := NewConverter(ConvertOptions{
+				Schema: "traefik", Precision: time.Second, SeriesTTL: time.Hour,
+				Tags: map[string]string{"host": "bench-pod-7d9f8", "instance": "10.0.0.1:9100"},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := NewParser()
+			ts := t0
+			for r := 1; r <= 2; r++ {
+				p.Reset(traefikpage.Generate(services, r))
+				if _, _, err = c.Convert(p, ts, nil); err != nil {
+					b.Fatal(err)
+				}
+				ts = ts.Add(10 * time.Second)
+			}
+			n := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				n = c.stateSize()
+			}
+			b.ReportMetric(float64(n), "state-bytes")
+		})
+	}
+}
+
 // BenchmarkConverterMemory measures what the converter keeps between
 // scrapes: the heap it holds after two scrapes of a generated page (the
 // parser, the pages and the line protocol excluded), per series of its

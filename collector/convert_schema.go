@@ -310,13 +310,9 @@ func (c *Converter) appendState(b []byte) []byte {
 	return c.st.appendMarshal(b)
 }
 
-// stateSize is the length of the saved state, marshalled a piece at a time
-// through scratch (returned for the next call), none of it kept.
-func (c *Converter) stateSize(scratch []byte) (int, []byte) {
-	n := 0
-	rest := c.st.marshal(scratch[:0], func(p []byte) { n += len(p) })
-	return n + len(rest), rest[:0]
-}
+// stateSize is the length of the saved state, counted without marshalling
+// it.
+func (c *Converter) stateSize() int { return c.st.marshalSize() }
 
 // writeState writes the saved state to w a piece at a time through scratch
 // (returned for the next call): what appendState makes, never held whole.

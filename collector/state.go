@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"slices"
 	"sort"
 	"unsafe"
@@ -452,10 +453,7 @@ func (st *state) marshal(b []byte, flush func([]byte)) []byte {
 	for i := range st.slots {
 		s := &st.slots[i]
 		k := st.key(int32(i))
-		n := 0
-		for n < len(k) && n < len(prev) && k[n] == prev[n] {
-			n++
-		}
+		n := commonPrefix(k, prev)
 		b = binary.AppendUvarint(b, uint64(n))
 		b = binary.AppendUvarint(b, uint64(len(k)-n))
 		b = append(b, k[n:]...)
@@ -479,6 +477,87 @@ func (st *state) marshal(b []byte, flush func([]byte)) []byte {
 		}
 	}
 	return b
+}
+
+// marshalSize is the length of what marshal makes, counted without making
+// it: a grouped scrape's state goes to the disk queue a piece at a time,
+// its length first. It follows marshal step by step;
+// TestStateMarshalSize holds the two together.
+func (st *state) marshalSize() int {
+	n := len(stateMagic) + 2 // version, flags
+	n += varintLen(st.lastTS) + 8 + varintLen(st.lastSweep)
+	var newest int64
+	for i := range st.slots {
+		if i == 0 || st.slots[i].seen > newest {
+			newest = st.slots[i].seen
+		}
+	}
+	n += varintLen(newest)
+	n += uvarintLen(uint64(len(st.names)))
+	for _, name := range st.names {
+		n += uvarintLen(uint64(len(name))) + len(name)
+	}
+	n += uvarintLen(uint64(len(st.layouts)))
+	for _, l := range st.layouts {
+		n += uvarintLen(uint64(len(l))) + 8*len(l)
+	}
+	n += uvarintLen(uint64(len(st.slots)))
+	var prev []byte
+	for i := range st.slots {
+		s := &st.slots[i]
+		k := st.key(int32(i))
+		p := commonPrefix(k, prev)
+		n += uvarintLen(uint64(p)) + uvarintLen(uint64(len(k)-p)) + len(k) - p
+		prev = k
+		n += 1 + uvarintLen(uint64(newest-s.seen)) + valueLen(s.count)
+		if s.hist < 0 {
+			continue
+		}
+		h := &st.hists[s.hist]
+		n += valueLen(h.sum) + uvarintLen(uint64(h.layout+1))
+		_, counts := st.histVals(h)
+		for _, v := range counts {
+			n += valueLen(v)
+		}
+	}
+	return n
+}
+
+// commonPrefix is the length of the longest common prefix of a and b,
+// compared eight bytes at a time (a state's keys share about half their
+// bytes with the key before).
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		if x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// uvarintLen is the length of binary.AppendUvarint's encoding of v.
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// varintLen is the length of binary.AppendVarint's encoding of v.
+func varintLen(v int64) int {
+	u := uint64(v) << 1
+	if v < 0 {
+		u = ^u
+	}
+	return uvarintLen(u)
+}
+
+// valueLen is the length of appendValue's encoding of v.
+func valueLen(v float64) int {
+	if v >= 0 && v < 1<<62 && v == math.Trunc(v) {
+		return uvarintLen(uint64(v) << 1)
+	}
+	return 9
 }
 
 // appendValue appends v as a uvarint of 2v when it is a whole number below
