@@ -74,6 +74,8 @@ func TestCollectorWaitsForGroup(t *testing.T) {
 		srv := pageServer(t, page1, page2)
 		cfg := testConfig(srv.URL + "/metrics")
 		cfg.Batch = config.Default().Batch
+		// Shorter than the wait below: the wait is not Traefik's.
+		cfg.Traefik.Timeout = time.Second
 		q := openWaitQueue(t, cfg)
 		wg = &waitGroups{countGroups: countGroups{Queue: q}, waiting: make(chan struct{}, 1)}
 		c, _ := newTestCollector(t, cfg, wg)
@@ -95,11 +97,12 @@ func TestCollectorWaitsForGroup(t *testing.T) {
 			case <-time.After(20 * time.Second):
 				t.Fatal("the scrape never waited for the group")
 			}
-			// It waits, its body unread, while the other group is open.
+			// It waits, its body unread, while the other group is open,
+			// for longer than traefik.timeout.
 			select {
 			case <-done:
 				t.Fatal("the scrape ended while another group was open")
-			case <-time.After(200 * time.Millisecond):
+			case <-time.After(1500 * time.Millisecond):
 			}
 			q.AbortGroup("other target")
 		}
@@ -118,6 +121,7 @@ func TestCollectorWaitsForGroup(t *testing.T) {
 	waited, waitedState, tg, wg := run(t, true)
 	require.Equal(t, 1, wg.waits)
 	require.Equal(t, 1, wg.begun)
+	require.Equal(t, 2.0, counterValue(t, tg.m.success), "both scrapes succeeded, the one that waited too")
 	// It held about groupHold (1 MiB) and the step after it; holding the
 	// whole scrape, as before the wait, it held 2.6 MB.
 	require.Less(t, cap(tg.out), defaultGroupHold+defaultGroupHold/2)
