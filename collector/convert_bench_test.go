@@ -122,23 +122,7 @@ func processCPU(b *testing.B) time.Duration {
 func BenchmarkConverterState(b *testing.B) {
 	for _, services := range []int{100, 500} {
 		b.Run("traefikpage-"+strconv.Itoa(services), func(b *testing.B) {
-			c, err := NewConverter(ConvertOptions{
-				Schema: "traefik", Precision: time.Second, SeriesTTL: time.Hour,
-				Tags: map[string]string{"host": "bench-pod-7d9f8", "instance": "10.0.0.1:9100"},
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			p := NewParser()
-			var out []byte
-			ts := t0
-			for r := 1; r <= 2; r++ {
-				p.Reset(traefikpage.Generate(services, r))
-				if out, _, err = c.Convert(p, ts, out[:0]); err != nil {
-					b.Fatal(err)
-				}
-				ts = ts.Add(10 * time.Second)
-			}
+			c, out := primedConverter(b, services)
 			var st []byte
 			b.ReportAllocs()
 			cpu0 := processCPU(b)
@@ -159,22 +143,7 @@ func BenchmarkConverterState(b *testing.B) {
 func BenchmarkConverterStateSize(b *testing.B) {
 	for _, services := range []int{100, 500} {
 		b.Run("traefikpage-"+strconv.Itoa(services), func(b *testing.B) {
-			c, err := NewConverter(ConvertOptions{
-				Schema: "traefik", Precision: time.Second, SeriesTTL: time.Hour,
-				Tags: map[string]string{"host": "bench-pod-7d9f8", "instance": "10.0.0.1:9100"},
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			p := NewParser()
-			ts := t0
-			for r := 1; r <= 2; r++ {
-				p.Reset(traefikpage.Generate(services, r))
-				if _, _, err = c.Convert(p, ts, nil); err != nil {
-					b.Fatal(err)
-				}
-				ts = ts.Add(10 * time.Second)
-			}
+			c, _ := primedConverter(b, services)
 			n := 0
 			b.ReportAllocs()
 			for b.Loop() {
@@ -183,6 +152,29 @@ func BenchmarkConverterStateSize(b *testing.B) {
 			b.ReportMetric(float64(n), "state-bytes")
 		})
 	}
+}
+
+// primedConverter is a traefik-schema converter after two scrapes of a
+// generated page of services, and the line protocol of the second.
+func primedConverter(b *testing.B, services int) (*Converter, []byte) {
+	c, err := NewConverter(ConvertOptions{
+		Schema: "traefik", Precision: time.Second, SeriesTTL: time.Hour,
+		Tags: map[string]string{"host": "bench-pod-7d9f8", "instance": "10.0.0.1:9100"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := NewParser()
+	var out []byte
+	ts := t0
+	for r := 1; r <= 2; r++ {
+		p.Reset(traefikpage.Generate(services, r))
+		if out, _, err = c.Convert(p, ts, out[:0]); err != nil {
+			b.Fatal(err)
+		}
+		ts = ts.Add(10 * time.Second)
+	}
+	return c, out
 }
 
 // BenchmarkConverterMemory measures what the converter keeps between
