@@ -33,7 +33,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"target", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    metricPrefix + "scrape_duration_seconds",
-			Help:    "Time to fetch, parse and convert one scrape.",
+			Help:    "Time to fetch, parse and convert one scrape, including a wait for its turn on the disk buffer when several targets are scraped at once.",
 			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 		}, []string{"target"}),
 		samples: prometheus.NewCounterVec(prometheus.CounterOpts{
