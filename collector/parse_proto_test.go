@@ -427,6 +427,11 @@ func TestParseProtoErrors(t *testing.T) {
 		{"invalid label name", withMetric(label("a-b", "v")), 1, "invalid label name"},
 		{"empty label name", withMetric(label("", "v")), 1, "invalid label name"},
 		{"__name__", withMetric(label("__name__", "v")), 1, "reserved"},
+		// Every Metric's names are checked, not only a family's first.
+		{"invalid label name after checked ones", withMetric(cat(label("a", "1"), label("b-c", "v"))), 1, "invalid label name"},
+		{"invalid label name where a valid one was", delimit(good, cat(pbBytes(1, []byte("b")), pbVarint(3, 1),
+			pbBytes(4, cat(label("a", "1"), label("b", "2"), pbBytes(2, pbDouble(1, 1)))),
+			pbBytes(4, cat(label("a", "1"), label("__name__", "2"), pbBytes(2, pbDouble(1, 1)))))), 2, "reserved"},
 		{"label twice", withMetric(cat(label("a", "1"), label("a", "2"))), 1, "given twice"},
 		{"invalid metric name", delimit(good, cat(pbBytes(1, []byte("b.c")), pbVarint(3, 1), pbBytes(4, gaugeMetric("x", 1)))), 1, "invalid metric name"},
 		{"no name", delimit(good, cat(pbVarint(3, 1), pbBytes(4, gaugeMetric("x", 1)))), 1, "without a name"},
