@@ -36,25 +36,21 @@ func TestStateMarshalSize(t *testing.T) {
 		c := newTestConverter(t, "traefik")
 		requireSizeExact(t, c) // nothing yet: no series, no names
 		for i, page := range readScrapes(t) {
-			_, _, err := c.Convert(parserOf([]byte(page)), t0.Add(time.Duration(i)*10*time.Second), nil)
-			require.NoError(t, err)
+			convertPage(t, c, page, t0.Add(time.Duration(i)*10*time.Second))
 			requireSizeExact(t, c)
 		}
 		for i, services := range []int{1, 20, 100} {
 			d := newTestConverter(t, "traefik")
 			for r := 1; r <= 2; r++ {
-				_, _, err := d.Convert(parserOf(traefikpage.Generate(services, r)), t0.Add(time.Duration(10*i+r)*time.Second), nil)
-				require.NoError(t, err)
+				convertPage(t, d, string(traefikpage.Generate(services, r)), t0.Add(time.Duration(10*i+r)*time.Second))
 				requireSizeExact(t, d)
 			}
 		}
 	})
 	t.Run("compacted", func(t *testing.T) {
 		c := newTestConverter(t, "traefik")
-		_, _, err := c.Convert(parserOf(traefikpage.Generate(20, 1)), t0, nil)
-		require.NoError(t, err)
-		_, _, err = c.Convert(parserOf(traefikpage.Generate(2, 2)), t0.Add(2*time.Hour), nil)
-		require.NoError(t, err)
+		convertPage(t, c, string(traefikpage.Generate(20, 1)), t0)
+		convertPage(t, c, string(traefikpage.Generate(2, 2)), t0.Add(2*time.Hour))
 		requireSizeExact(t, c)
 	})
 	edge := []float64{0, 1, 63, 64, 8191, 8192, 1 << 40, 1<<62 - 1024, 1 << 62, 1 << 63, 1.5, 0.1, -1, math.Copysign(0, -1),
