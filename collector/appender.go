@@ -6,7 +6,7 @@ import (
 )
 
 // Appender takes what one scrape produced: n complete, newline-terminated
-// line-protocol lines. It copies what it keeps. sink.Queue satisfies it, so the
+// line-protocol lines. It copies what it keeps (but see ownedAppender). sink.Queue satisfies it, so the
 // collector and the sink share nothing but bytes.
 type Appender interface {
 	Append(lines []byte, n int) error
@@ -47,6 +47,18 @@ type GroupStore interface {
 	CommitGroupFrom(key string, lines []byte, n int, stateLen int, writeState func(w io.Writer) error) error
 	AbortGroup(key string)
 }
+
+// ownedAppender is an Appender that can keep the lines it is given rather
+// than a copy (sink.MemoryQueue, see sink.OwningAppender): the caller gives
+// them up and never writes to their backing array again.
+type ownedAppender interface {
+	AppendOwned(lines []byte, n int) error
+}
+
+// owningAppender hands every record over with AppendOwned.
+type owningAppender struct{ a ownedAppender }
+
+func (o owningAppender) Append(lines []byte, n int) error { return o.a.AppendOwned(lines, n) }
 
 // groupAppender appends to the open group of key.
 type groupAppender struct {

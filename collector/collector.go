@@ -454,7 +454,10 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 	// is converted, so that the scrape's line protocol is never held
 	// whole (12 MB for 500 services in the traefik schema, twice that in
 	// telegraf's), beside the queue's copy. The records are those
-	// appendRecords cuts from the whole scrape.
+	// appendRecords cuts from the whole scrape. An Appender that can keep
+	// the records it is given (sink.MemoryQueue) gets the converter's
+	// buffer itself, so that a record is not held twice; the converter
+	// goes on in a new buffer, and keeps none between scrapes.
 	//
 	// A GroupStore gets them the same way, in a group that the state ends
 	// (append). The group is opened at the first flush if no other
@@ -478,10 +481,15 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 	maxLines, maxBytes := c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes)
 	switch {
 	case emit != nil:
-		t.conv.setFlush(0, 0, nil)
+		t.conv.setFlush(0, 0, false, nil)
 	case c.store == nil:
-		t.conv.setFlush(1, c.flushEvery, func(done []byte) (int, int) {
-			k, more, err := appendFullRecords(c.out, done, maxLines, maxBytes)
+		a := c.out
+		owned := false
+		if o, ok := c.out.(ownedAppender); ok {
+			a, owned = owningAppender{o}, true
+		}
+		t.conv.setFlush(1, c.flushEvery, owned, func(done []byte) (int, int) {
+			k, more, err := appendFullRecords(a, done, maxLines, maxBytes)
 			flushed = flushed || k > 0
 			flushErr = errors.Join(flushErr, err)
 			return k, more
@@ -493,7 +501,7 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 			}
 		}()
 		gLines, gBytes := max(maxLines/groupRecordsPerBatch, 1), max(maxBytes/groupRecordsPerBatch, 1)
-		t.conv.setFlush(min(c.flushEvery, groupFirst), c.flushEvery, func(done []byte) (int, int) {
+		t.conv.setFlush(min(c.flushEvery, groupFirst), c.flushEvery, false, func(done []byte) (int, int) {
 			if !grouped {
 				// An error here comes back from AppendWithState at the end.
 				// The group is refused while another is open or an append
@@ -517,7 +525,7 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 			return k, more
 		})
 	default:
-		t.conv.setFlush(0, 0, nil)
+		t.conv.setFlush(0, 0, false, nil)
 	}
 	// The Scraper applies traefik.timeout, to the reading of the body too.
 	err := c.fetch(ctx, t.url, func(body io.Reader, format Format) error {
@@ -641,7 +649,14 @@ func (c *Collector) append(t *target, lp []byte, prior error, grouped bool) bool
 			err = c.store.AppendWithState(lp, n, t.stateKey, t.state)
 		}
 	} else {
-		err = errors.Join(err, appendRecords(c.out, lp, c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes)))
+		a := c.out
+		if o, ok := c.out.(ownedAppender); ok && t.conv.flushOwned {
+			// The records the converter handed over while converting are
+			// the queue's; so is the rest of its buffer now.
+			a = owningAppender{o}
+			t.out = nil
+		}
+		err = errors.Join(err, appendRecords(a, lp, c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes)))
 	}
 	if err != nil {
 		t.m.appendErrors.Inc()

@@ -42,7 +42,7 @@ func TestConvertFlushRecords(t *testing.T) {
 					require.NoError(t, appendRecords(want, lp, lim.maxLines, lim.maxBytes))
 
 					got := &appendRecorder{}
-					flushed.setFlush(lim.first, lim.every, func(done []byte) (int, int) {
+					flushed.setFlush(lim.first, lim.every, false, func(done []byte) (int, int) {
 						require.True(t, len(done) == 0 || strings.HasSuffix(string(done), "\n"), "complete lines")
 						k, more, err := appendFullRecords(got, done, lim.maxLines, lim.maxBytes)
 						require.NoError(t, err)
@@ -57,6 +57,75 @@ func TestConvertFlushRecords(t *testing.T) {
 					_, gotRecs, gotLines := got.take()
 					require.Equal(t, wantRecs, gotRecs, "scrape %d", i)
 					require.Equal(t, wantLines, gotLines, "scrape %d", i)
+				}
+			})
+		}
+	}
+}
+
+// ownedRecorder keeps the records it is given without copying them, as
+// sink.MemoryQueue's AppendOwned does, and what each read when it came.
+type ownedRecorder struct {
+	kept []([]byte)
+	seen []string
+}
+
+func (r *ownedRecorder) AppendOwned(lines []byte, n int) error {
+	r.kept = append(r.kept, lines)
+	r.seen = append(r.seen, string(lines))
+	return nil
+}
+
+func (r *ownedRecorder) Append(lines []byte, n int) error {
+	panic("the converter's records go through AppendOwned")
+}
+
+// TestConvertFlushOwned: with owned flushing the converter hands its
+// records over and never writes to them again. Every record, kept by
+// reference over all the pages, still reads as it did when handed over,
+// and the records are those of a whole scrape cut afterwards.
+func TestConvertFlushOwned(t *testing.T) {
+	var pages []string
+	pages = append(pages, readScrapes(t)...)
+	for r := 1; r <= 3; r++ {
+		pages = append(pages, string(traefikpage.Generate(20, r)))
+	}
+	for _, schema := range []string{config.SchemaTraefik, config.SchemaPrometheus, config.SchemaTelegraf} {
+		for _, lim := range []struct{ every, maxLines, maxBytes int }{
+			{1, 1, 1}, {1 << 20, 5000, 4 << 20}, {3000, 50, 2000}, {1 << 20, 7, 1 << 20}, {100, 1000, 1 << 20},
+		} {
+			t.Run(fmt.Sprintf("%s/%d,%d,%d", schema, lim.every, lim.maxLines, lim.maxBytes), func(t *testing.T) {
+				whole, flushed := newTestConverter(t, schema), newTestConverter(t, schema)
+				kept := &ownedRecorder{}
+				a := owningAppender{kept}
+				var want []string
+				p := NewParser()
+				for i, page := range pages {
+					ts := t0.Add(time.Duration(i) * 10 * time.Second)
+					p.Reset([]byte(page))
+					lp, wantSt, err := whole.Convert(p, ts, nil)
+					require.NoError(t, err)
+					rec := &appendRecorder{}
+					require.NoError(t, appendRecords(rec, lp, lim.maxLines, lim.maxBytes))
+					_, recs, _ := rec.take()
+					want = append(want, recs...)
+
+					flushed.setFlush(1, lim.every, true, func(done []byte) (int, int) {
+						k, more, err := appendFullRecords(a, done, lim.maxLines, lim.maxBytes)
+						require.NoError(t, err)
+						return k, more
+					})
+					p.Reset([]byte(page))
+					// As the collector does: the rest is handed over too, and
+					// the next scrape starts without a buffer.
+					rest, st, err := flushed.Convert(p, ts, nil)
+					require.NoError(t, err)
+					require.Equal(t, wantSt, st)
+					require.NoError(t, appendRecords(a, rest, lim.maxLines, lim.maxBytes))
+				}
+				require.Equal(t, want, kept.seen, "the records handed over")
+				for i, b := range kept.kept {
+					require.Equal(t, kept.seen[i], string(b), "record %d changed after it was handed over", i)
 				}
 			})
 		}

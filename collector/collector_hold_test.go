@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/traefikpage"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink/diskqueue"
 )
 
@@ -54,6 +56,40 @@ func TestCollectorHoldsLittle(t *testing.T) {
 		require.Greater(t, out.lines.Load(), int64(15000))
 		// Every defaultFlushEvery (1 MiB), it was 1.3 MB.
 		require.Less(t, cap(tg.out), 200<<10)
+	})
+
+	// sink.MemoryQueue keeps the records the converter hands over instead
+	// of copying them: the converter keeps no buffer between scrapes, and
+	// the queue holds what a copying Appender is given.
+	t.Run("memory queue", func(t *testing.T) {
+		page3 := string(traefikpage.Generate(100, 3))
+		cfg := testConfig()
+		cfg.Batch = config.Default().Batch
+		copied := &appendRecorder{}
+		q := sink.NewMemoryQueue(256 << 20)
+		var tgs []*target
+		for _, out := range []Appender{copied, q} {
+			srv := pageServer(t, page1, page2, page3)
+			cfg := *cfg
+			cfg.Traefik.URLs = []string{srv.URL + "/metrics"}
+			c, _ := newTestCollector(t, &cfg, out)
+			for i := range 3 {
+				tick(c, t0.Add(time.Duration(i)*10*time.Second))
+			}
+			tgs = append(tgs, c.sources[0].targets[srv.URL+"/metrics"])
+		}
+		want, wantRecs, _ := copied.take()
+		require.Greater(t, len(wantRecs), 6, "records cut while converting")
+		require.NotZero(t, cap(tgs[0].out), "a copying Appender leaves the buffer to the converter")
+		require.Zero(t, cap(tgs[1].out), "the queue has the converter's buffer")
+		var got strings.Builder
+		for q.Stats().Records > 0 {
+			b, err := q.Next(context.Background(), 1, 1) // a record at a time
+			require.NoError(t, err)
+			got.Write(b.Data)
+			require.NoError(t, q.Commit(b))
+		}
+		require.Equal(t, want, got.String())
 	})
 
 	t.Run("disk queue refusing twice", func(t *testing.T) {

@@ -219,6 +219,9 @@ type Converter struct {
 	flushFirst int
 	flushEvery int
 	flushNext  int
+	// flushOwned: what flushFn takes becomes its own (a queue that keeps
+	// the bytes rather than a copy), so out moves to a new buffer after.
+	flushOwned bool
 
 	// tagsFor is the family of the histogram or summary series whose
 	// labels (le and quantile left out) are remembered in tagsLabels and
@@ -399,9 +402,19 @@ func (c *Converter) Convert(src SampleReader, ts time.Time, out []byte) ([]byte,
 // many more bytes of lines it wants before it is called again; out grows by
 // that much, but at least a line and at most every bytes, between calls.
 // Convert returns what fn did not take. A nil fn returns everything.
-func (c *Converter) setFlush(first, every int, fn func(done []byte) (took, more int)) {
+//
+// With owned, the bytes fn takes become fn's: out never writes to them
+// again. The rest moves to a new buffer sized for what fn asked for next,
+// and the caller must not reuse a buffer it passed to Convert either.
+func (c *Converter) setFlush(first, every int, owned bool, fn func(done []byte) (took, more int)) {
 	c.flushFn, c.flushFirst, c.flushEvery = fn, max(first, 1), max(every, 1)
+	c.flushOwned = owned && fn != nil
 }
+
+// ownedSlack is room beyond what flushFn asked for in a buffer flushOut
+// makes: out is handed over once it has grown past that, by up to a
+// sample's lines.
+const ownedSlack = 16 << 10
 
 // flushOut hands the complete lines of out to c.flushFn and keeps the rest.
 func (c *Converter) flushOut(out []byte) []byte {
@@ -410,13 +423,23 @@ func (c *Converter) flushOut(out []byte) []byte {
 		done = c.openStart // the telegraf line being built stays
 	}
 	k, more := c.flushFn(out[:done])
-	if k > 0 {
+	step := min(max(more, 1), c.flushEvery)
+	switch {
+	case k > 0 && c.flushOwned:
+		// out[:k] is fn's now: carry on in a buffer of our own, made
+		// large enough at once rather than grown by append.
+		rest := out[k:]
+		out = append(make([]byte, 0, len(rest)+step+ownedSlack), rest...)
+	case k > 0:
 		out = out[:copy(out, out[k:])]
-		if c.open {
-			c.openStart -= k
-		}
+	case c.flushOwned && cap(out) < len(out)+step:
+		// The first lines of a scrape: grow once to what fn asked for.
+		out = append(make([]byte, 0, len(out)+step+ownedSlack), out...)
 	}
-	c.flushNext = len(out) + min(max(more, 1), c.flushEvery)
+	if k > 0 && c.open {
+		c.openStart -= k
+	}
+	c.flushNext = len(out) + step
 	return out
 }
 

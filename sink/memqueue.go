@@ -54,8 +54,9 @@ type record struct {
 }
 
 var (
-	_ Queue         = (*MemoryQueue)(nil)
-	_ LaterAppender = (*MemoryQueue)(nil)
+	_ Queue          = (*MemoryQueue)(nil)
+	_ LaterAppender  = (*MemoryQueue)(nil)
+	_ OwningAppender = (*MemoryQueue)(nil)
 )
 
 // NewMemoryQueue returns an empty queue holding at most maxBytes of line
@@ -71,14 +72,20 @@ func NewMemoryQueue(maxBytes int64) *MemoryQueue {
 // Append copies lines in as one record, evicting the oldest records not in
 // flight when the cap would be exceeded.
 func (q *MemoryQueue) Append(lines []byte, n int) error {
-	return q.append(lines, n, false)
+	return q.append(lines, n, false, false)
+}
+
+// AppendOwned is Append keeping lines itself rather than a copy: the caller
+// gives them up (see OwningAppender).
+func (q *MemoryQueue) AppendOwned(lines []byte, n int) error {
+	return q.append(lines, n, false, true)
 }
 
 // AppendLater is Append without waking a Next that waits for a record: the
 // lines go out with the next Append's, or with the next AppendLater's, which
 // wakes it. A Next already running takes them as any record.
 func (q *MemoryQueue) AppendLater(lines []byte, n int) error {
-	return q.append(lines, n, true)
+	return q.append(lines, n, true, false)
 }
 
 // Release wakes a Next waiting while an AppendLater's record is queued.
@@ -98,7 +105,7 @@ func (q *MemoryQueue) wakeNext() {
 	q.wake = make(chan struct{})
 }
 
-func (q *MemoryQueue) append(lines []byte, n int, later bool) error {
+func (q *MemoryQueue) append(lines []byte, n int, later, owned bool) error {
 	if len(lines) == 0 || n <= 0 {
 		return nil
 	}
@@ -128,8 +135,12 @@ func (q *MemoryQueue) append(lines []byte, n int, later bool) error {
 		clear(q.records[first+n:])
 		q.records = q.records[:first+n]
 	}
+	data := lines[:len(lines):len(lines)] // nothing is ever appended to it
+	if !owned {
+		data = append([]byte(nil), lines...)
+	}
 	q.records = append(q.records, record{
-		data:     append([]byte(nil), lines...),
+		data:     data,
 		lines:    n,
 		appended: time.Now(),
 	})

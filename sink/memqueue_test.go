@@ -96,6 +96,36 @@ func TestMemoryQueueCopiesAppendedBytes(t *testing.T) {
 	require.Equal(t, string(rec("a", 1)), string(b.Data))
 }
 
+// AppendOwned keeps the caller's bytes, capped at their length: two records
+// cut from one buffer (as the collector hands them over) stay apart, and
+// joining them into a batch copies rather than appends to the first.
+func TestMemoryQueueAppendOwned(t *testing.T) {
+	q := NewMemoryQueue(1 << 20)
+	buf := append(rec("a", 2), rec("b", 3)...)
+	na := len(rec("a", 2))
+	require.NoError(t, q.AppendOwned(buf[:na], 2))
+	require.NoError(t, q.AppendOwned(buf[na:], 3))
+	require.Equal(t, int64(len(buf)), q.Stats().Bytes)
+
+	b, err := q.Next(t.Context(), 2, 1<<20) // the first record alone
+	require.NoError(t, err)
+	require.Same(t, &buf[0], &b.Data[0], "kept, not copied")
+	require.Equal(t, na, cap(b.Data))
+	require.NoError(t, q.Commit(b))
+	b, err = q.Next(t.Context(), 10, 1<<20)
+	require.NoError(t, err)
+	require.Equal(t, string(rec("b", 3)), string(b.Data))
+	require.NoError(t, q.Commit(b))
+
+	// Joined with a copied record, the owned one is not written to.
+	require.NoError(t, q.AppendOwned(buf[:na], 2))
+	require.NoError(t, q.Append(rec("c", 1), 1))
+	b, err = q.Next(t.Context(), 10, 1<<20)
+	require.NoError(t, err)
+	require.Equal(t, string(rec("a", 2))+string(rec("c", 1)), string(b.Data))
+	require.Equal(t, string(rec("a", 2))+string(rec("b", 3)), string(buf))
+}
+
 func TestMemoryQueueEviction(t *testing.T) {
 	r := rec("x", 1) // every record is the same size
 	size := int64(len(r))

@@ -27,6 +27,15 @@ type Queue interface {
 	Close() error
 }
 
+// OwningAppender is a Queue that can keep the caller's bytes instead of
+// copying them: AppendOwned adds lines as Append does, but lines become the
+// queue's, and the caller must not write to their backing array again. The
+// collector hands over its records that way, so that a full record is not
+// held twice, once in the converter's buffer and once in the queue.
+type OwningAppender interface {
+	AppendOwned(lines []byte, n int) error
+}
+
 // LaterAppender is a Queue that can hold a record back so that it goes out
 // with the next one rather than on its own: AppendLater adds lines as Append
 // does, and they are sent with the next Append's, or at the latest with the
