@@ -35,23 +35,10 @@ func TestConvertFlushRecords(t *testing.T) {
 				p := NewParser()
 				for i, page := range pages {
 					ts := t0.Add(time.Duration(i) * 10 * time.Second)
-					p.Reset([]byte(page))
-					lp, wantSt, err := whole.Convert(p, ts, nil)
-					require.NoError(t, err)
-					want := &appendRecorder{}
-					require.NoError(t, appendRecords(want, lp, lim.maxLines, lim.maxBytes))
-
-					got := &appendRecorder{}
-					flushed.setFlush(lim.first, lim.every, false, func(done []byte) (int, int) {
-						require.True(t, len(done) == 0 || strings.HasSuffix(string(done), "\n"), "complete lines")
-						k, more, err := appendFullRecords(got, done, lim.maxLines, lim.maxBytes)
-						require.NoError(t, err)
-						return k, more
-					})
-					p.Reset([]byte(page))
-					rest, st, err := flushed.Convert(p, ts, nil)
-					require.NoError(t, err)
-					require.NoError(t, appendRecords(got, rest, lim.maxLines, lim.maxBytes))
+					want, got := &appendRecorder{}, &appendRecorder{}
+					wantSt := convertRecords(t, whole, p, page, ts, want, lim.maxLines, lim.maxBytes)
+					flushed.setFlush(lim.first, lim.every, false, flushTo(t, got, lim.maxLines, lim.maxBytes))
+					st := convertRecords(t, flushed, p, page, ts, got, lim.maxLines, lim.maxBytes)
 					require.Equal(t, wantSt, st)
 					_, wantRecs, wantLines := want.take()
 					_, gotRecs, gotLines := got.take()
@@ -60,6 +47,27 @@ func TestConvertFlushRecords(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// convertRecords converts page with c (handing records to a as it goes if
+// c has a flush function) and appends the rest to a in records.
+func convertRecords(t *testing.T, c *Converter, p *Parser, page string, ts time.Time, a Appender, maxLines, maxBytes int) ConvertStats {
+	t.Helper()
+	p.Reset([]byte(page))
+	rest, st, err := c.Convert(p, ts, nil)
+	require.NoError(t, err)
+	require.NoError(t, appendRecords(a, rest, maxLines, maxBytes))
+	return st
+}
+
+// flushTo is a flush function handing the full records of complete lines to a.
+func flushTo(t *testing.T, a Appender, maxLines, maxBytes int) func(done []byte) (int, int) {
+	return func(done []byte) (int, int) {
+		require.True(t, len(done) == 0 || strings.HasSuffix(string(done), "\n"), "complete lines")
+		k, more, err := appendFullRecords(a, done, maxLines, maxBytes)
+		require.NoError(t, err)
+		return k, more
 	}
 }
 
@@ -102,26 +110,14 @@ func TestConvertFlushOwned(t *testing.T) {
 				p := NewParser()
 				for i, page := range pages {
 					ts := t0.Add(time.Duration(i) * 10 * time.Second)
-					p.Reset([]byte(page))
-					lp, wantSt, err := whole.Convert(p, ts, nil)
-					require.NoError(t, err)
 					rec := &appendRecorder{}
-					require.NoError(t, appendRecords(rec, lp, lim.maxLines, lim.maxBytes))
+					wantSt := convertRecords(t, whole, p, page, ts, rec, lim.maxLines, lim.maxBytes)
 					_, recs, _ := rec.take()
 					want = append(want, recs...)
-
-					flushed.setFlush(1, lim.every, true, func(done []byte) (int, int) {
-						k, more, err := appendFullRecords(a, done, lim.maxLines, lim.maxBytes)
-						require.NoError(t, err)
-						return k, more
-					})
-					p.Reset([]byte(page))
 					// As the collector does: the rest is handed over too, and
 					// the next scrape starts without a buffer.
-					rest, st, err := flushed.Convert(p, ts, nil)
-					require.NoError(t, err)
-					require.Equal(t, wantSt, st)
-					require.NoError(t, appendRecords(a, rest, lim.maxLines, lim.maxBytes))
+					flushed.setFlush(1, lim.every, true, flushTo(t, a, lim.maxLines, lim.maxBytes))
+					require.Equal(t, wantSt, convertRecords(t, flushed, p, page, ts, a, lim.maxLines, lim.maxBytes))
 				}
 				require.Equal(t, want, kept.seen, "the records handed over")
 				for i, b := range kept.kept {
