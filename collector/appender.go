@@ -6,8 +6,9 @@ import (
 )
 
 // Appender takes what one scrape produced: n complete, newline-terminated
-// line-protocol lines. It copies what it keeps (but see ownedAppender). sink.Queue satisfies it, so the
-// collector and the sink share nothing but bytes.
+// line-protocol lines. It copies what it keeps (but see ownedAppender).
+// sink.Queue satisfies it, so the collector and the sink share nothing but
+// bytes.
 type Appender interface {
 	Append(lines []byte, n int) error
 }

@@ -76,7 +76,9 @@ func (q *MemoryQueue) Append(lines []byte, n int) error {
 }
 
 // AppendOwned is Append keeping lines itself rather than a copy: the caller
-// gives them up (see OwningAppender).
+// gives them up (see OwningAppender). Records cut from one buffer share it
+// until the last of them goes; the cap counts their bytes, not the buffer's
+// spare room (at most about a record, as the collector sizes its buffers).
 func (q *MemoryQueue) AppendOwned(lines []byte, n int) error {
 	return q.append(lines, n, false, true)
 }
