@@ -49,6 +49,9 @@ type Collector struct {
 	// groups is store when it takes a scrape a record at a time.
 	store  StateStore
 	groups GroupStore
+	// keep is out handing records over with AppendOwned when out can keep
+	// them (see ownedAppender); nil else.
+	keep Appender
 	// flushEvery is how much line protocol the converter builds up between
 	// handing records over; tests lower it to hand over every few lines.
 	flushEvery int
@@ -126,6 +129,9 @@ func New(cfg *config.Config, out Appender, reg prometheus.Registerer, log *slog.
 	}
 	c := &Collector{cfg: cfg, out: out, log: log, fetch: sc.Stream, errorKind: ErrorKind, closeIdle: sc.Close, resolver: net.DefaultResolver, m: m,
 		flushEvery: defaultFlushEvery, groupHold: defaultGroupHold}
+	if o, ok := out.(ownedAppender); ok {
+		c.keep = owningAppender{o}
+	}
 	// Only the traefik schema writes deltas; the others are cumulative and
 	// have nothing to carry over a restart.
 	if store, ok := out.(StateStore); ok && cfg.Schema == config.SchemaTraefik {
@@ -484,11 +490,10 @@ func (c *Collector) scrape(ctx context.Context, t *target, now time.Time, emit f
 		t.conv.setFlush(0, 0, false, nil)
 	case c.store == nil:
 		a := c.out
-		owned := false
-		if o, ok := c.out.(ownedAppender); ok {
-			a, owned = owningAppender{o}, true
+		if c.keep != nil {
+			a = c.keep
 		}
-		t.conv.setFlush(1, c.flushEvery, owned, func(done []byte) (int, int) {
+		t.conv.setFlush(1, c.flushEvery, c.keep != nil, func(done []byte) (int, int) {
 			k, more, err := appendFullRecords(a, done, maxLines, maxBytes)
 			flushed = flushed || k > 0
 			flushErr = errors.Join(flushErr, err)
@@ -650,10 +655,10 @@ func (c *Collector) append(t *target, lp []byte, prior error, grouped bool) bool
 		}
 	} else {
 		a := c.out
-		if o, ok := c.out.(ownedAppender); ok && t.conv.flushOwned {
+		if t.conv.flushOwned {
 			// The records the converter handed over while converting are
 			// the queue's; so is the rest of its buffer now.
-			a = owningAppender{o}
+			a = c.keep
 			t.out = nil
 		}
 		err = errors.Join(err, appendRecords(a, lp, c.cfg.Batch.MaxLines, int(c.cfg.Batch.MaxBytes)))

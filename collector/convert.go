@@ -424,17 +424,15 @@ func (c *Converter) flushOut(out []byte) []byte {
 	}
 	k, more := c.flushFn(out[:done])
 	step := min(max(more, 1), c.flushEvery)
+	rest := out[k:]
 	switch {
-	case k > 0 && c.flushOwned:
-		// out[:k] is fn's now: carry on in a buffer of our own, made
-		// large enough at once rather than grown by append.
-		rest := out[k:]
+	case c.flushOwned && (k > 0 || cap(out) < len(out)+step):
+		// out[:k] is fn's now, or out is too small for what fn asked for
+		// (the first lines of a scrape): carry on in a buffer of our own,
+		// made large enough at once rather than grown by append.
 		out = append(make([]byte, 0, len(rest)+step+ownedSlack), rest...)
 	case k > 0:
-		out = out[:copy(out, out[k:])]
-	case c.flushOwned && cap(out) < len(out)+step:
-		// The first lines of a scrape: grow once to what fn asked for.
-		out = append(make([]byte, 0, len(out)+step+ownedSlack), out...)
+		out = out[:copy(out, rest)]
 	}
 	if k > 0 && c.open {
 		c.openStart -= k
