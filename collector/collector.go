@@ -29,9 +29,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/metrics"
 )
 
 // resolver is the part of net.Resolver a dns+http:// URL needs.
@@ -66,7 +65,7 @@ type Collector struct {
 	errorKind func(error) string
 	closeIdle func()
 	resolver  resolver
-	m         *metrics
+	m         *selfMetrics
 	sources   []*source
 	// instanceTag is the tag key naming a target's host:port; "" when off.
 	instanceTag string
@@ -114,8 +113,9 @@ type target struct {
 	statePiece []byte
 }
 
-// New checks cfg and prepares every target; it scrapes nothing.
-func New(cfg *config.Config, out Appender, reg prometheus.Registerer, log *slog.Logger) (*Collector, error) {
+// New checks cfg and prepares every target; it scrapes nothing. Its
+// self-metrics are registered on reg (nil: not exported).
+func New(cfg *config.Config, out Appender, reg *metrics.Registry, log *slog.Logger) (*Collector, error) {
 	sc, err := NewScraper(cfg.Traefik)
 	if err != nil {
 		return nil, err

@@ -74,8 +74,8 @@ func TestCollectorFormats(t *testing.T) {
 					out[format] = append(out[format], strings.ReplaceAll(all, srv.URL, "http://traefik"))
 				}
 				tg := c.sources[0].targets[srv.URL+"/metrics"]
-				require.Equal(t, float64(len(pages)), counterValue(t, tg.m.success), logs.String())
-				text, proto := counterValue(t, tg.m.pages[FormatText]), counterValue(t, tg.m.pages[FormatProtobuf])
+				require.Equal(t, float64(len(pages)), tg.m.success.Value(), logs.String())
+				text, proto := tg.m.pages[FormatText].Value(), tg.m.pages[FormatProtobuf].Value()
 				if format == config.FormatText {
 					require.Nil(t, tg.proto, "a target that answers text never makes a ProtoParser")
 					require.Equal(t, []float64{float64(len(pages)), 0}, []float64{text, proto})

@@ -8,10 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/metrics"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/traefikpage"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink/diskqueue"
 )
@@ -158,22 +157,19 @@ func runGroupSteps(t *testing.T, steps []groupStep, maxBytes int64, streamed boo
 			run.groupLeftOpen = true
 		}
 	}
-	run.appendErrors = counterValue(t, tg.m.appendErrors)
-	run.points = counterValue(t, tg.m.points)
-	ch := make(chan prometheus.Metric, 100)
-	c.m.scrapes.Collect(ch)
-	close(ch)
-	for m := range ch {
-		var d dto.Metric
-		require.NoError(t, m.Write(&d))
-		var kind string
-		for _, l := range d.GetLabel() {
-			if l.GetName() != "target" && l.GetValue() != tg.label {
-				kind = l.GetValue()
+	run.appendErrors = tg.m.appendErrors.Value()
+	run.points = tg.m.points.Value()
+	c.m.scrapes.Collect(func(f metrics.Family) {
+		for _, m := range f.Metrics {
+			var kind string
+			for _, l := range m.Labels {
+				if l.Name != "target" && l.Value != tg.label {
+					kind = l.Value
+				}
 			}
+			run.scrapes[kind] += m.Value
 		}
-		run.scrapes[kind] += d.GetCounter().GetValue()
-	}
+	})
 	run.dropped = q.Stats().DroppedLines
 	run.errorLogs = strings.Count(logs.String(), "level=ERROR")
 	run.takesAgainLogs = strings.Count(logs.String(), `msg="the buffer takes points again"`)

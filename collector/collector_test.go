@@ -18,11 +18,10 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/metrics"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/syncbuf"
 )
 
@@ -70,7 +69,7 @@ func newTestCollector(t *testing.T, cfg *config.Config, out Appender) (*Collecto
 	t.Setenv("HOSTNAME", "test")
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, err := New(cfg, out, prometheus.NewRegistry(), log)
+	c, err := New(cfg, out, metrics.NewRegistry(), log)
 	require.NoError(t, err)
 	return c, logs
 }
@@ -99,13 +98,6 @@ func pageServer(t *testing.T, pages ...string) *httptest.Server {
 	return srv
 }
 
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	var m dto.Metric
-	require.NoError(t, c.Write(&m))
-	return m.GetCounter().GetValue()
-}
-
 // TestCollectorFixtures runs the real chain (HTTP, scraper, parser,
 // converter, records) over the fixture scrapes and checks that the records
 // add up to the converter's golden files, cut as batch.max_lines asks.
@@ -128,8 +120,8 @@ func TestCollectorFixtures(t *testing.T) {
 	}
 	target := c.sources[0].targets[srv.URL+"/metrics"]
 	require.NotNil(t, target)
-	require.Equal(t, 3.0, counterValue(t, target.m.success))
-	require.Equal(t, float64(6+42+16), counterValue(t, target.m.points))
+	require.Equal(t, 3.0, target.m.success.Value())
+	require.Equal(t, float64(6+42+16), target.m.points.Value())
 }
 
 func TestAppendRecords(t *testing.T) {
@@ -214,7 +206,7 @@ func TestCollectorFailingTarget(t *testing.T) {
 	}
 	label := srv.URL + "/metrics"
 	for result, n := range map[string]float64{"success": 3, "http_5xx": 2, "parse": 2, "too_large": 1, "timeout": 2} {
-		require.Equal(t, n, counterValue(t, c.m.scrapes.WithLabelValues(label, result)), result)
+		require.Equal(t, n, c.m.scrapes.WithLabelValues(label, result).Value(), result)
 	}
 	all, _, _ := rec.take()
 	require.Equal(t, 3, strings.Count(all, "\n"), "one gauge per good scrape")
@@ -248,7 +240,7 @@ func TestCollectorDownTarget(t *testing.T) {
 	require.Contains(t, kinds[0], "level=WARN")
 	require.Contains(t, kinds[0], "kind=connect")
 	label := "http://" + addr + "/metrics"
-	require.Equal(t, 3.0, counterValue(t, c.m.scrapes.WithLabelValues(label, "connect")))
+	require.Equal(t, 3.0, c.m.scrapes.WithLabelValues(label, "connect").Value())
 	all, _, _ := rec.take()
 	require.Empty(t, all)
 }
@@ -267,8 +259,8 @@ func TestCollectorAppendError(t *testing.T) {
 	rec.mu.Unlock()
 	tick(c, t0.Add(30*time.Second))
 	target := c.sources[0].targets[srv.URL+"/metrics"]
-	require.Equal(t, 3.0, counterValue(t, target.m.appendErrors))
-	require.Equal(t, 1.0, counterValue(t, target.m.points), "only the points the buffer took")
+	require.Equal(t, 3.0, target.m.appendErrors.Value())
+	require.Equal(t, 1.0, target.m.points.Value(), "only the points the buffer took")
 	require.Equal(t, 1, strings.Count(logs.String(), "level=ERROR"), "logs:\n%s", logs)
 	require.Equal(t, 1, strings.Count(logs.String(), `msg="the buffer takes points again"`))
 	all, _, _ := rec.take()
@@ -484,9 +476,9 @@ func TestCollectorEmptyLabels(t *testing.T) {
 	require.Contains(t, all, "traefik.tls.certs.notAfterTimestamp,host=test,sans=a.example,serial=1f value=1.8e+09 1700000010\n")
 	require.Equal(t, 4, strings.Count(all, "\n"))
 	tg := c.sources[0].targets[srv.URL+"/metrics"]
-	require.Equal(t, 2.0, counterValue(t, tg.m.emptyLabels), "one per scrape")
+	require.Equal(t, 2.0, tg.m.emptyLabels.Value(), "one per scrape")
 	for r := range NumSkipReasons {
-		require.Zero(t, counterValue(t, tg.m.skipped[r]), r.String())
+		require.Zero(t, tg.m.skipped[r].Value(), r.String())
 	}
 }
 
@@ -519,7 +511,7 @@ func TestCollectorStreamTooLarge(t *testing.T) {
 	c, logs := newTestCollector(t, cfg, rec)
 	tick(c, t0)
 	require.Regexp(t, "level=WARN.*kind=too_large", logs.String())
-	require.Equal(t, 1.0, counterValue(t, c.m.scrapes.WithLabelValues(srv.URL+"/metrics", "too_large")))
+	require.Equal(t, 1.0, c.m.scrapes.WithLabelValues(srv.URL+"/metrics", "too_large").Value())
 	all, _, _ := rec.take()
 	lines := strings.Split(strings.TrimSuffix(all, "\n"), "\n")
 	require.Greater(t, len(lines), 1000)
@@ -546,10 +538,8 @@ func TestCollectorMaxSeries(t *testing.T) {
 		tick(c, t0.Add(time.Duration(i)*10*time.Second))
 	}
 	tg := c.sources[0].targets[srv.URL+"/metrics"]
-	require.Equal(t, 3.0, counterValue(t, tg.m.skipped[SkipSeriesLimit]))
-	var m dto.Metric
-	require.NoError(t, tg.m.series.Write(&m))
-	require.Equal(t, 2.0, m.GetGauge().GetValue(), "state_series")
+	require.Equal(t, 3.0, tg.m.skipped[SkipSeriesLimit].Value())
+	require.Equal(t, 2.0, tg.m.series.Value(), "state_series")
 	require.Equal(t, 1, strings.Count(logs.String(), "more series than traefik.max_series"), logs.String())
 	require.Equal(t, 1, strings.Count(logs.String(), "fit in traefik.max_series again"), logs.String())
 	all, _, _ := rec.take()

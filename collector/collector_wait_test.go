@@ -121,7 +121,7 @@ func TestCollectorWaitsForGroup(t *testing.T) {
 	waited, waitedState, tg, wg := run(t, true)
 	require.Equal(t, 1, wg.waits)
 	require.Equal(t, 1, wg.begun)
-	require.Equal(t, 2.0, counterValue(t, tg.m.success), "both scrapes succeeded, the one that waited too")
+	require.Equal(t, 2.0, tg.m.success.Value(), "both scrapes succeeded, the one that waited too")
 	// It held about groupHold (1 MiB) and the step after it; holding the
 	// whole scrape, as before the wait, it held 2.6 MB.
 	require.Less(t, cap(tg.out), defaultGroupHold+defaultGroupHold/2)

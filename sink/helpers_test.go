@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/metrics"
 )
 
 // testConfig is the default config aimed at url, with short backoffs.
@@ -29,14 +28,14 @@ func testConfig(url string) *config.Config {
 type harness struct {
 	sink *Sink
 	q    *MemoryQueue
-	reg  *prometheus.Registry
+	reg  *metrics.Registry
 	logs *logRecorder
 }
 
 func newHarness(t testing.TB, cfg *config.Config) *harness {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
-	h := &harness{q: NewMemoryQueue(int64(cfg.Buffer.MaxBytes)), reg: prometheus.NewPedanticRegistry(), logs: &logRecorder{}}
+	h := &harness{q: NewMemoryQueue(int64(cfg.Buffer.MaxBytes)), reg: metrics.NewRegistry(), logs: &logRecorder{}}
 	s, err := New(cfg, h.q, h.reg, slog.New(h.logs))
 	require.NoError(t, err)
 	h.sink = s
@@ -53,37 +52,26 @@ func (h *harness) appendLines(t testing.TB, lines ...string) {
 // given label pairs; 0 when absent.
 func (h *harness) metric(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
-	fams, err := h.reg.Gather()
-	require.NoError(t, err)
-	for _, f := range fams {
-		if f.GetName() != name {
+	for _, f := range h.reg.Gather() {
+		if f.Name != name {
 			continue
 		}
 	metrics:
-		for _, m := range f.GetMetric() {
+		for _, m := range f.Metrics {
 			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
+			for _, lp := range m.Labels {
+				got[lp.Name] = lp.Value
 			}
 			for i := 0; i+1 < len(labels); i += 2 {
 				if got[labels[i]] != labels[i+1] {
 					continue metrics
 				}
 			}
-			return value(m)
+			if f.Kind == metrics.KindHistogram {
+				return float64(m.Count)
+			}
+			return m.Value
 		}
-	}
-	return 0
-}
-
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Histogram != nil:
-		return float64(m.Histogram.GetSampleCount())
 	}
 	return 0
 }

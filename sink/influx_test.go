@@ -15,12 +15,11 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/require"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/influxtest"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/metrics"
 )
 
 // realConfig aims a config at srv as its admin.
@@ -170,13 +169,9 @@ func TestCredentialsRefused(t *testing.T) {
 			require.Error(t, ready)
 
 			// The password shows nowhere.
-			var metrics strings.Builder
-			fams, gerr := h.reg.Gather()
-			require.NoError(t, gerr)
-			for _, f := range fams {
-				_, _ = expfmt.MetricFamilyToText(&metrics, f)
-			}
-			for name, text := range map[string]string{"logs": h.logs.all(), "flush error": err.Error(), "ready": ready.Error(), "metrics": metrics.String()} {
+			page := string(metrics.AppendText(nil, h.reg.Gather()))
+			require.Contains(t, page, "traefik_influxdb_bridge_influxdb_up 0\n")
+			for name, text := range map[string]string{"logs": h.logs.all(), "flush error": err.Error(), "ready": ready.Error(), "metrics": page} {
 				require.NotContains(t, text, "pw-of-the-bridge", name)
 			}
 
@@ -443,8 +438,7 @@ func TestRunThroughAnOutage(t *testing.T) {
 			// Run has met the outage before the server comes back.
 			// (The condition runs on another goroutine: no require in it.)
 			require.Eventually(t, func() bool {
-				var m dto.Metric
-				return h.sink.m.writes.WithLabelValues("error").Write(&m) == nil && m.GetCounter().GetValue() >= 2
+				return h.sink.m.writes.WithLabelValues("error").Value() >= 2
 			}, 10*time.Second, 5*time.Millisecond)
 			require.NoError(t, srv.StartAgain(t.Context()))
 		}

@@ -1,12 +1,19 @@
 package sink
 
 import (
+	"bytes"
+	"maps"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/metrics"
 )
 
 func TestSelfMetrics(t *testing.T) {
@@ -16,9 +23,11 @@ func TestSelfMetrics(t *testing.T) {
 		cfg.Buffer.MaxBytes = 2048
 		h := newHarness(t, cfg)
 
-		fams, err := h.reg.Gather()
+		// promlint reads the page as Prometheus would.
+		tp := expfmt.NewTextParser(model.LegacyValidation)
+		fams, err := tp.TextToMetricFamilies(bytes.NewReader(metrics.AppendText(nil, h.reg.Gather())))
 		require.NoError(t, err)
-		problems, err := promlint.NewWithMetricFamilies(fams).Lint()
+		problems, err := promlint.NewWithMetricFamilies(slices.Collect(maps.Values(fams))).Lint()
 		require.NoError(t, err)
 		require.Empty(t, problems)
 
@@ -55,11 +64,9 @@ func TestSelfMetrics(t *testing.T) {
 		require.Equal(t, 30.0, h.metric(t, "traefik_influxdb_bridge_buffer_oldest_age_seconds"))
 
 		// Every drop reason and status class is exported from the start.
-		fams, err = h.reg.Gather()
-		require.NoError(t, err)
 		series := map[string]int{}
-		for _, f := range fams {
-			series[f.GetName()] = len(f.GetMetric())
+		for _, f := range h.reg.Gather() {
+			series[f.Name] = len(f.Metrics)
 		}
 		require.Equal(t, 5, series["traefik_influxdb_bridge_points_dropped_total"])
 		require.Equal(t, 4, series["traefik_influxdb_bridge_writes_total"])

@@ -27,7 +27,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/metrics"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
 )
@@ -52,7 +53,7 @@ type Sink struct {
 	maxBack  time.Duration
 	randN    func(int64) int64
 	log      *slog.Logger
-	m        *metrics
+	m        *selfMetrics
 	refusals refusalLog
 
 	sendMu sync.Mutex // one sender at a time: Run or Flush
@@ -71,7 +72,7 @@ type Sink struct {
 // New builds a sink writing what q holds to cfg.InfluxDB, with self-metrics
 // registered on reg (nil: not exported). It reads influxdb.password_file and
 // the TLS files now.
-func New(cfg *config.Config, q Queue, reg prometheus.Registerer, log *slog.Logger) (*Sink, error) {
+func New(cfg *config.Config, q Queue, reg *metrics.Registry, log *slog.Logger) (*Sink, error) {
 	ic := cfg.InfluxDB
 	password := ic.Password
 	if ic.PasswordFile != "" {
@@ -119,7 +120,7 @@ func New(cfg *config.Config, q Queue, reg prometheus.Registerer, log *slog.Logge
 		return nil, err
 	}
 	if reg == nil {
-		reg = prometheus.NewRegistry() // metrics kept but not exported
+		reg = metrics.NewRegistry() // metrics kept but not exported
 	}
 	m, err := newMetrics(reg, q)
 	if err != nil {

@@ -11,11 +11,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/collector"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/metrics"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink/diskqueue"
 )
@@ -116,7 +116,7 @@ func runBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 // newParts builds the sink and the collector. They read the files the
 // configuration names (TLS, passwords) and fail on them without touching the
 // network, so their errors are configuration errors (exit 2).
-func newParts(cfg *config.Config, q sink.Queue, reg prometheus.Registerer, log *slog.Logger) (*sink.Sink, *collector.Collector, error) {
+func newParts(cfg *config.Config, q sink.Queue, reg *metrics.Registry, log *slog.Logger) (*sink.Sink, *collector.Collector, error) {
 	sk, err := sink.New(cfg, q, reg, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errConfig, err)

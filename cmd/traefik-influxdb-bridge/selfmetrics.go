@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math"
 	"slices"
@@ -10,10 +9,9 @@ import (
 	"time"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/metrics"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
 )
 
@@ -39,7 +37,7 @@ type appender interface {
 //
 // NaN and infinite values cannot be written and are left out.
 type selfMetrics struct {
-	gather    prometheus.Gatherer
+	reg       gatherer
 	out       appender
 	prefix    string
 	static    []tagKV // sorted by key
@@ -52,9 +50,14 @@ type selfMetrics struct {
 
 type tagKV struct{ k, v string }
 
-func newSelfMetrics(cfg *config.Config, g prometheus.Gatherer, out appender, host string, log *slog.Logger) *selfMetrics {
+// gatherer is what the writer reads: a *metrics.Registry.
+type gatherer interface {
+	Gather() []metrics.Family
+}
+
+func newSelfMetrics(cfg *config.Config, g gatherer, out appender, host string, log *slog.Logger) *selfMetrics {
 	s := &selfMetrics{
-		gather:    g,
+		reg:       g,
 		out:       out,
 		prefix:    cfg.SelfMetrics.Measurement,
 		precision: lpPrecision(cfg.InfluxDB.Precision),
@@ -121,10 +124,7 @@ func (s *selfMetrics) appendOnce(now time.Time) error {
 // encode renders the registry as line protocol stamped now. The returned
 // bytes are valid until the next call.
 func (s *selfMetrics) encode(now time.Time) ([]byte, int, error) {
-	fams, err := s.gather.Gather()
-	if err != nil && len(fams) == 0 {
-		return nil, 0, fmt.Errorf("gather: %w", err)
-	}
+	fams := s.reg.Gather()
 	s.enc.Reset()
 	ts := now.Truncate(s.precision.Duration())
 	n := 0
@@ -135,23 +135,14 @@ func (s *selfMetrics) encode(now time.Time) ([]byte, int, error) {
 	}
 	var fields []field
 	for _, f := range fams {
-		name := f.GetName()
-		measurement := s.prefix + "_" + strings.TrimPrefix(name, selfNamespace)
-		for _, m := range f.GetMetric() {
+		measurement := s.prefix + "_" + strings.TrimPrefix(f.Name, selfNamespace)
+		for _, m := range f.Metrics {
 			fields = fields[:0]
-			switch f.GetType() {
-			case dto.MetricType_COUNTER:
-				fields = append(fields, field{"value", m.GetCounter().GetValue()})
-			case dto.MetricType_GAUGE:
-				fields = append(fields, field{"value", m.GetGauge().GetValue()})
-			case dto.MetricType_UNTYPED:
-				fields = append(fields, field{"value", m.GetUntyped().GetValue()})
-			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-				h := m.GetHistogram()
-				fields = append(fields, field{"count", float64(h.GetSampleCount())}, field{"sum", h.GetSampleSum()})
-			case dto.MetricType_SUMMARY:
-				sm := m.GetSummary()
-				fields = append(fields, field{"count", float64(sm.GetSampleCount())}, field{"sum", sm.GetSampleSum()})
+			switch f.Kind {
+			case metrics.KindCounter, metrics.KindGauge:
+				fields = append(fields, field{"value", m.Value})
+			case metrics.KindHistogram, metrics.KindSummary:
+				fields = append(fields, field{"count", float64(m.Count)}, field{"sum", m.Sum})
 			}
 			fields = slices.DeleteFunc(fields, func(f field) bool { return math.IsNaN(f.v) || math.IsInf(f.v, 0) })
 			if len(fields) == 0 {
@@ -159,9 +150,9 @@ func (s *selfMetrics) encode(now time.Time) ([]byte, int, error) {
 			}
 
 			tags = tags[:0]
-			for _, l := range m.GetLabel() {
-				if l.GetValue() != "" {
-					tags = append(tags, tagKV{l.GetName(), l.GetValue()})
+			for _, l := range m.Labels {
+				if l.Value != "" {
+					tags = append(tags, tagKV{l.Name, l.Value})
 				}
 			}
 			for _, st := range s.static {
@@ -182,7 +173,7 @@ func (s *selfMetrics) encode(now time.Time) ([]byte, int, error) {
 			if err := s.enc.Err(); err != nil {
 				// One bad line must not cost the others; the encoder has
 				// already dropped it.
-				s.log.Debug("self metric not encodable", "metric", name, "err", err)
+				s.log.Debug("self metric not encodable", "metric", f.Name, "err", err)
 				s.enc.ClearErr()
 				continue
 			}

@@ -11,27 +11,27 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/config"
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/metrics"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
 )
 
-func selfMetricsRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "go_test_thing", Help: "h"})
+func selfMetricsRegistry() *metrics.Registry {
+	reg := metrics.NewRegistry()
+	g := metrics.NewGauge("go_test_thing", "h")
 	g.Set(7)
-	q := prometheus.NewGauge(prometheus.GaugeOpts{Name: "traefik_influxdb_bridge_queue_bytes", Help: "h"})
+	q := metrics.NewGauge("traefik_influxdb_bridge_queue_bytes", "h")
 	q.Set(1024)
-	nan := prometheus.NewGauge(prometheus.GaugeOpts{Name: "traefik_influxdb_bridge_nan", Help: "h"})
+	nan := metrics.NewGauge("traefik_influxdb_bridge_nan", "h")
 	nan.Set(math.NaN())
-	sc := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "traefik_influxdb_bridge_scrapes_total", Help: "h"}, []string{"target"})
+	sc := metrics.NewCounterVec("traefik_influxdb_bridge_scrapes_total", "h", "target")
 	sc.WithLabelValues("a").Add(3)
 	sc.WithLabelValues("").Add(1)
-	up := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "traefik_influxdb_bridge_up", Help: "h"}, []string{"host"})
+	up := metrics.NewGaugeVec("traefik_influxdb_bridge_up", "h", "host")
 	up.WithLabelValues("other").Set(1)
-	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "traefik_influxdb_bridge_write_seconds", Help: "h"})
+	h := metrics.NewHistogram("traefik_influxdb_bridge_write_seconds", "h", []float64{1})
 	h.Observe(0.5)
 	h.Observe(1.5)
 	reg.MustRegister(g, q, nan, sc, up, h)

@@ -6,42 +6,33 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/metrics"
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/sink"
 )
 
-// newRegistry is the bridge's own registry (never the global one): the
+// newRegistry is the bridge's own registry (never a global one): the
 // collector and sink register their metrics on it, and /metrics and the
 // self-metrics writer read it.
-func newRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
+func newRegistry() *metrics.Registry {
+	reg := metrics.NewRegistry()
 	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name:        "traefik_influxdb_bridge_build_info",
-			Help:        "Always 1; the labels say which build is running.",
-			ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
-		}, func() float64 { return 1 }),
+		metrics.NewRuntimeCollector(),
+		metrics.NewGaugeFunc("traefik_influxdb_bridge_build_info", "Always 1; the labels say which build is running.",
+			func() float64 { return 1 },
+			metrics.Label{Name: "version", Value: version}, metrics.Label{Name: "goversion", Value: runtime.Version()}),
 	)
 	return reg
 }
 
 // newMux serves the operational endpoints:
 //
-//	/metrics  the bridge's registry in Prometheus format
+//	/metrics  the bridge's registry in Prometheus's text format
 //	/healthz  200 while the process runs (liveness)
 //	/readyz   200 when ready() is nil, else 503 and the reason (readiness);
 //	          either way a second line shows the backlog and its age
-func newMux(reg *prometheus.Registry, ready func() error, backlog func() sink.QueueStats) *http.ServeMux {
+func newMux(reg *metrics.Registry, ready func() error, backlog func() sink.QueueStats) *http.ServeMux {
 	mux := http.NewServeMux()
-	// The page is a few KiB: gzipping it for a scraper that asks (Prometheus
-	// always does) saved nothing worth the compress/flate writer promhttp
-	// allocated for it, about 0.8 MB a scrape once its pool was emptied.
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, DisableCompression: true}))
+	mux.Handle("GET /metrics", reg)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

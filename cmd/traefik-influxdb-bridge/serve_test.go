@@ -78,8 +78,8 @@ func TestMetricsEndpointRejectsPost(t *testing.T) {
 }
 
 // A scraper that asks for gzip, as Prometheus does, must get the page plain:
-// compressing a page of a few KiB made promhttp allocate a compress/flate
-// writer of about 1.2 MB, which a sidecar's heap then carried.
+// compressing a page of a few KiB costs a compress/flate writer of about
+// 1.2 MB (promhttp's did), which a sidecar's heap would carry.
 func TestMetricsEndpointUncompressed(t *testing.T) {
 	srv := httptest.NewServer(newMux(newRegistry(), func() error { return nil }, emptyBacklog))
 	defer srv.Close()
