@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -151,19 +152,30 @@ func protoInputs(tb testing.TB) []input {
 
 func textToProtobuf(tb testing.TB, text []byte) []byte {
 	tb.Helper()
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	for _, mf := range sortedFamilies(tb, text) {
+		if err := enc.Encode(mf); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// sortedFamilies parses a text page into its families in name order, as a
+// registry gathers them.
+func sortedFamilies(tb testing.TB, text []byte) []*dto.MetricFamily {
+	tb.Helper()
 	tp := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := tp.TextToMetricFamilies(bytes.NewReader(text))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	sorted := make([]*dto.MetricFamily, 0, len(fams))
 	for _, name := range slices.Sorted(maps.Keys(fams)) {
-		if err := enc.Encode(fams[name]); err != nil {
-			tb.Fatal(err)
-		}
+		sorted = append(sorted, fams[name])
 	}
-	return buf.Bytes()
+	return sorted
 }
 
 // sliceReader replays samples parsed beforehand, so BenchmarkConvert

@@ -1,17 +1,12 @@
 package pipeline
 
 import (
-	"bytes"
 	stdgzip "compress/gzip"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/traefik-influxdb-bridge/traefik-influxdb-bridge/internal/traefikpage"
 )
@@ -27,15 +22,7 @@ import (
 // not on loopback (traefik.gzip: auto); Telegraf asks for protobuf and gzip.
 func BenchmarkPageEncode(b *testing.B) {
 	for _, services := range []int{20, 100, 500} {
-		tp := expfmt.NewTextParser(model.LegacyValidation)
-		fams, err := tp.TextToMetricFamilies(bytes.NewReader(traefikpage.Generate(services, 1)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		sorted := make([]*dto.MetricFamily, 0, len(fams))
-		for _, name := range slices.Sorted(maps.Keys(fams)) {
-			sorted = append(sorted, fams[name])
-		}
+		sorted := sortedFamilies(b, traefikpage.Generate(services, 1))
 		for _, c := range []struct {
 			name string
 			typ  expfmt.FormatType
